@@ -1,0 +1,33 @@
+# The few commands people type. `make test` is the README's test command and what CI runs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run migrate test lint fmt
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+run: install  ## migrate, then serve on http://127.0.0.1:8000 (reads .env)
+	$(BIN)/payments migrate
+	$(BIN)/payments serve --host 127.0.0.1 --port 8000
+
+migrate: install
+	$(BIN)/payments migrate
+
+test: install  ## the whole suite, against real PostgreSQL (found or started on its own)
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests migrations
+	$(BIN)/ruff format --check src tests migrations
+	$(BIN)/mypy
+
+fmt: install
+	$(BIN)/ruff format src tests migrations
+	$(BIN)/ruff check --fix src tests migrations
