@@ -1,0 +1,153 @@
+"""The ASGI app: what every request goes through before and after its handler.
+
+Order per request: record it, apply an injected failure, authenticate, route,
+claim or replay the idempotency key, apply an injected delay, run the handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+import structlog
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from payments.sandbox import routes
+from payments.sandbox.errors import ApiError, authentication, unrecognized_url
+from payments.sandbox.expand import expand
+from payments.sandbox.faults import Faults
+from payments.sandbox.forms import parse_form
+from payments.sandbox.idempotency import IdempotencyKeys
+from payments.sandbox.ids import request_id
+from payments.sandbox.params import as_list
+from payments.sandbox.recording import RecordedRequest, RequestLog
+from payments.sandbox.store import Store
+
+log = structlog.get_logger(__name__)
+
+Answer = tuple[int, dict[str, Any], dict[str, str]]
+"""(status, JSON body, extra response headers)."""
+
+
+def create_app(
+    store: Store, *, keys: IdempotencyKeys, faults: Faults, requests: RequestLog
+) -> Starlette:
+    api = _Api(store, keys, faults, requests)
+    return Starlette(routes=[Route("/{path:path}", api.handle, methods=["GET", "POST", "DELETE"])])
+
+
+class _Api:
+    def __init__(
+        self, store: Store, keys: IdempotencyKeys, faults: Faults, requests: RequestLog
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.faults = faults
+        self.requests = requests
+
+    async def handle(self, request: Request) -> Response:
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        body = (await request.body()).decode("utf-8", errors="replace")
+        entry = RecordedRequest(
+            method=request.method,
+            path=request.url.path,
+            query=parse_form(request.url.query),
+            form=parse_form(body),
+            headers=headers,
+            account=headers.get("stripe-account"),
+            idempotency_key=headers.get("idempotency-key"),
+        )
+        self.requests.start(entry)
+        rid = request_id()
+        try:
+            status, payload, extra = await self._answer(request, entry, rid)
+        except ApiError as error:
+            status, payload, extra = error.status, error.envelope(), error.headers
+        except Exception:
+            log.exception("sandbox.stripe.handler_failed", method=entry.method, path=entry.path)
+            crash = ApiError(500, "api_error", "The Stripe sandbox failed to handle the request.")
+            status, payload, extra = crash.status, crash.envelope(), {}
+        self.requests.finish(entry, status)
+        response_headers = {"Request-Id": rid, **extra}
+        if entry.idempotency_key is not None:
+            response_headers["Idempotency-Key"] = entry.idempotency_key
+        return JSONResponse(payload, status_code=status, headers=response_headers)
+
+    async def _answer(self, request: Request, entry: RecordedRequest, rid: str) -> Answer:
+        failure = self.faults.take_failure(entry.path)
+        if failure is not None:
+            raise failure
+        delay = self.faults.take_delay(entry.path)
+        self._authenticate(entry.headers)
+        found = routes.match(entry.method, entry.path)
+        if found is None:
+            raise unrecognized_url(entry.method, entry.path)
+        handler, path_params = found
+        call = routes.Call(
+            method=entry.method,
+            path=entry.path,
+            params=entry.form if entry.method == "POST" else entry.query,
+            account=entry.account,
+            base_url=str(request.base_url).rstrip("/"),
+            request_id=rid,
+            idempotency_key=entry.idempotency_key,
+            path_params=path_params,
+        )
+        key = call.idempotency_key
+        if call.method != "POST" or key is None:
+            await _sleep(delay)
+            return 200, self._run(handler, call), {}
+        endpoint = f"{call.method} {call.path}"
+        saved = self.keys.begin(call.account, key, endpoint, call.params)
+        if saved is not None:
+            await _sleep(delay)
+            return saved.status, copy.deepcopy(saved.body), {"Idempotent-Replayed": "true"}
+        # Shielded: a client that times out during the delay does not undo the request,
+        # just as a real Stripe request keeps going after the caller hangs up.
+        return await asyncio.shield(self._run_claimed(handler, call, key, endpoint, delay))
+
+    async def _run_claimed(
+        self, handler: routes.Handler, call: routes.Call, key: str, endpoint: str, delay: float
+    ) -> Answer:
+        try:
+            await _sleep(delay)
+            body = self._run(handler, call)
+        except BaseException:
+            self.keys.release(call.account, key)
+            raise
+        self.keys.save(call.account, key, endpoint, call.params, 200, body)
+        return 200, body, {}
+
+    def _run(self, handler: routes.Handler, call: routes.Call) -> dict[str, Any]:
+        """Run under the store lock and copy the result, so later changes cannot leak in."""
+        with self.store.lock:
+            body = copy.deepcopy(handler(self.store, call))
+            expand(self.store, body, as_list(call.params.get("expand"), "expand"), call.account)
+        return body
+
+    def _authenticate(self, headers: dict[str, str]) -> None:
+        scheme, _, api_key = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not api_key:
+            raise authentication(
+                "You did not provide an API key. You need to provide your API key in the "
+                "Authorization header, using Bearer auth "
+                "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
+            )
+        mode = "live" if self.store.livemode else "test"
+        if not api_key.startswith((f"sk_{mode}_", f"rk_{mode}_")):
+            raise authentication(f"Invalid API Key provided: {_redact(api_key)}")
+
+
+async def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
+def _redact(api_key: str) -> str:
+    """Stripe echoes only the key's prefix and last four characters."""
+    prefix = api_key[:8]
+    return f"{prefix}{'*' * max(len(api_key) - 12, 4)}{api_key[-4:]}"

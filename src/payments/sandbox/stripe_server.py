@@ -1,0 +1,218 @@
+"""FakeStripe: a local Stripe-compatible server plus the controls tests and sandbox mode need.
+
+The real `stripe` SDK talks to `fake.app` over HTTP (point `base_addresses["api"]`
+at the URL from `serve_in_thread`). The Python methods play the parts Stripe and
+the buyer play outside the API: paying or abandoning a Checkout Session, emitting
+and signing webhook events, and injecting failures.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from typing import Any
+
+from starlette.applications import Starlette
+
+from payments.sandbox import checkout, events
+from payments.sandbox.app import create_app
+from payments.sandbox.checkout import FreePaymentStatus, Outcome
+from payments.sandbox.errors import ApiError
+from payments.sandbox.faults import Faults
+from payments.sandbox.idempotency import IdempotencyKeys
+from payments.sandbox.recording import RecordedRequest, RequestLog
+from payments.sandbox.server import serve_in_thread
+from payments.sandbox.signing import sign_payload
+from payments.sandbox.store import Account, AnyAccount, RefundRecord, Store
+
+__all__ = [
+    "FakeStripe",
+    "RecordedRequest",
+    "RefundRecord",
+    "serve_in_thread",
+    "sign_payload",
+]
+
+
+class FakeStripe:
+    """One sandbox Stripe: its objects, events, request log and fault injections.
+
+    All state is guarded by locks: the server runs in its own thread and event
+    loop while callers inspect and drive it from another.
+    """
+
+    def __init__(
+        self, *, webhook_secret: str, connect_webhook_secret: str, livemode: bool = False
+    ) -> None:
+        self.webhook_secret = webhook_secret
+        self.connect_webhook_secret = connect_webhook_secret
+        self.livemode = livemode
+        self._store = Store(livemode=livemode)
+        self._keys = IdempotencyKeys()
+        self._faults = Faults()
+        self._requests = RequestLog()
+        self.app: Starlette = create_app(
+            self._store, keys=self._keys, faults=self._faults, requests=self._requests
+        )
+
+    def reset(self) -> None:
+        """Forget objects, events, recorded requests, idempotency keys and injected faults."""
+        self._store.clear()
+        self._keys.clear()
+        self._faults.clear()
+        self._requests.clear()
+
+    # What the server was sent
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Copies of every request received, in arrival order."""
+        return self._requests.snapshot()
+
+    # Objects
+
+    def sessions(self, account: AnyAccount = ...) -> list[dict[str, Any]]:
+        """Checkout Sessions in creation order; `...` = every account, None = the platform."""
+        return self._store.all("checkout.session", account)
+
+    def get_session(self, session_id: str) -> dict[str, Any]:
+        """A copy of the session, whichever account it lives on (KeyError if unknown)."""
+        return self._get("checkout.session", session_id)
+
+    def get_object(self, object_id: str) -> dict[str, Any]:
+        """A copy of any stored object (session, payment intent, charge, refund, event)."""
+        with self._store.lock:
+            stored = self._store.lookup(object_id)
+            if stored is None:
+                raise KeyError(object_id)
+            return copy.deepcopy(stored.obj)
+
+    def refunds(self) -> list[RefundRecord]:
+        """Every refund created, with its account and the params it was created with."""
+        return self._store.refunds()
+
+    def account_of(self, object_id: str) -> str | None:
+        """The connected account an object lives on; None for the platform (KeyError if unknown)."""
+        stored = self._store.lookup(object_id)
+        if stored is None:
+            raise KeyError(object_id)
+        return stored.account
+
+    # The buyer's side of Checkout
+
+    def complete_session(
+        self,
+        session_id: str,
+        outcome: Outcome = "paid",
+        *,
+        free_payment_status: FreePaymentStatus = "no_payment_required",
+    ) -> dict[str, Any]:
+        """Finish Checkout: "paid" by card, "free" via a 100% promotion code, or "async".
+
+        Records `checkout.session.completed`; raises ValueError unless the session is open.
+        """
+        return copy.deepcopy(
+            checkout.complete(self._store, session_id, outcome, free_payment_status)
+        )
+
+    def succeed_async(self, session_id: str) -> dict[str, Any]:
+        """The delayed payment cleared; records `checkout.session.async_payment_succeeded`."""
+        return copy.deepcopy(checkout.succeed_async(self._store, session_id))
+
+    def fail_async(self, session_id: str) -> dict[str, Any]:
+        """The delayed payment failed; records `checkout.session.async_payment_failed`."""
+        return copy.deepcopy(checkout.fail_async(self._store, session_id))
+
+    def expire_session(self, session_id: str) -> dict[str, Any]:
+        """The session timed out; records `checkout.session.expired` (ValueError unless open)."""
+        try:
+            return copy.deepcopy(checkout.expire(self._store, session_id, ...))
+        except ApiError as error:
+            raise ValueError(error.message) from error
+
+    # Events and webhooks
+
+    def events(self, type: str | None = None, account: AnyAccount = ...) -> list[dict[str, Any]]:
+        """Copies of recorded events, newest first, optionally of one type or account."""
+        with self._store.lock:
+            found = [
+                e
+                for e in reversed(self._store.events(account))
+                if type is None or e["type"] == type
+            ]
+            return copy.deepcopy(found)
+
+    def last_event(self, type: str) -> dict[str, Any]:
+        """The newest event of `type` on any account (KeyError if there is none)."""
+        found = self.events(type)
+        if not found:
+            raise KeyError(f"no {type} event recorded")
+        return found[0]
+
+    def make_event(
+        self,
+        type: str,
+        obj: dict[str, Any],
+        *,
+        account: Account = None,
+        livemode: bool | None = None,
+    ) -> dict[str, Any]:
+        """Record an arbitrary event (unknown types, livemode mismatches) and return it."""
+        return events.emit(self._store, type, obj, account=account, livemode=livemode)
+
+    def signed(
+        self,
+        event: dict[str, Any],
+        *,
+        secret: str | None = None,
+        timestamp: int | None = None,
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body and headers Stripe would POST to a webhook endpoint for `event`.
+
+        Connect events (those with `account`) are signed with the Connect endpoint's
+        secret by default, because Stripe delivers them to that endpoint.
+        """
+        if secret is None:
+            secret = self.connect_webhook_secret if "account" in event else self.webhook_secret
+        body = json.dumps(event).encode()
+        signature = sign_payload(body, secret, int(time.time()) if timestamp is None else timestamp)
+        return body, {"Stripe-Signature": signature, "Content-Type": "application/json"}
+
+    # Fault injection
+
+    def fail_next(
+        self,
+        n: int,
+        *,
+        status: int = 500,
+        path_prefix: str = "/v1/",
+        error_type: str = "api_error",
+        code: str | None = None,
+        should_retry: bool | None = None,
+    ) -> None:
+        """The next `n` matching requests get this error and change nothing.
+
+        `should_retry` sets `Stripe-Should-Retry`, which the SDK obeys over its defaults.
+        """
+        self._faults.fail_next(
+            n,
+            status=status,
+            path_prefix=path_prefix,
+            error_type=error_type,
+            code=code,
+            should_retry=should_retry,
+        )
+
+    def delay_next(self, n: int, seconds: float, *, path_prefix: str = "/v1/") -> None:
+        """Hold the next `n` matching requests before answering (to trip client timeouts).
+
+        A held POST still takes effect after the client gave up, as it would on Stripe.
+        """
+        self._faults.delay_next(n, seconds, path_prefix=path_prefix)
+
+    def _get(self, object_name: str, object_id: str) -> dict[str, Any]:
+        found = self.get_object(object_id)
+        if found["object"] != object_name:
+            raise KeyError(object_id)
+        return found
