@@ -1,0 +1,1 @@
+"""payments: Stripe Checkout and Connect with exactly-once confirmation."""

@@ -1,0 +1,145 @@
+"""Errors the API answers with: a status code and a stable machine-readable code.
+
+Every error body is `{"error": {"code": ..., "message": ...}}`; clients branch on
+`code`, never on the message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+log = structlog.get_logger(__name__)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class PaymentsError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
+
+
+class NotFound(PaymentsError):
+    status_code = 404
+    code = "not_found"
+
+
+class Unauthorized(PaymentsError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Conflict(PaymentsError):
+    status_code = 409
+    code = "conflict"
+
+
+class OutOfStock(Conflict):
+    code = "out_of_stock"
+
+
+class IdempotencyKeyInUse(Conflict):
+    code = "idempotency_key_in_use"
+
+
+class InvalidRequest(PaymentsError):
+    status_code = 422
+    code = "invalid_request"
+
+
+class IdempotencyKeyReused(InvalidRequest):
+    code = "idempotency_key_reused"
+
+
+class UnknownProduct(InvalidRequest):
+    code = "unknown_product"
+
+
+class MixedSellers(InvalidRequest):
+    code = "mixed_sellers"
+
+
+class MixedCurrencies(InvalidRequest):
+    code = "mixed_currencies"
+
+
+class PayloadTooLarge(PaymentsError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class InvalidWebhook(PaymentsError):
+    status_code = 400
+    code = "invalid_webhook"
+
+
+class ProviderError(PaymentsError):
+    """The payment provider failed or timed out; the request can be retried."""
+
+    status_code = 502
+    code = "provider_error"
+
+
+class ServiceUnavailable(PaymentsError):
+    status_code = 503
+    code = "service_unavailable"
+
+
+def responses(*errors: type[PaymentsError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for a route, so the schema shows what it can answer."""
+    table: dict[int | str, dict[str, Any]] = {}
+    for error in errors:
+        entry = table.setdefault(error.status_code, {"model": ErrorResponse, "description": ""})
+        entry["description"] = ", ".join(filter(None, [entry["description"], error.code]))
+    return table
+
+
+def _body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PaymentsError)
+    async def _payments_error(_request: Request, exc: PaymentsError) -> JSONResponse:
+        return JSONResponse(
+            _body(exc.code, exc.message), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(part) for part in err["loc"] if part != "body")
+            problems.append(f"{where}: {err['msg']}" if where else err["msg"])
+        return JSONResponse(_body("invalid_request", "; ".join(problems)), status_code=422)
+
+    async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        # Clients (and Stripe) retry a 503; nothing was committed.
+        log.error("database.unavailable", error=type(exc).__name__, detail=str(exc)[:300])
+        return JSONResponse(
+            _body("service_unavailable", "the database is unavailable; retry later"),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    for error in (DBAPIError, PoolTimeout, OSError):
+        app.add_exception_handler(error, _database_unavailable)
