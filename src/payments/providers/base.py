@@ -1,0 +1,137 @@
+"""The small interface between the domain and a payment provider.
+
+The domain speaks in these types only. A provider module (stripe.py now,
+PayPal and Square later) translates its SDK's objects into them, so that
+`confirm_payment` never learns which provider a payment came from.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class Outcome(StrEnum):
+    """What a provider's checkout says about the money."""
+
+    PAID = "paid"  # money received (or a free order: nothing to receive)
+    PROCESSING = "processing"  # the buyer finished, an async method is still settling
+    FAILED = "failed"  # the async method failed
+    EXPIRED = "expired"  # the buyer never paid and the checkout closed
+    OPEN = "open"  # nothing has happened yet
+    NOT_A_PAYMENT = "not_a_payment"  # e.g. setup mode: confirms nothing
+
+
+@dataclass(frozen=True)
+class PaymentSignal:
+    """One observation of a checkout, from a webhook or from asking the provider."""
+
+    session_id: str
+    account: str | None  # the connected account the checkout lives on, if any
+    outcome: Outcome
+    livemode: bool
+    amount_paid: int | None = None
+    currency: str | None = None
+    payment_id: str | None = None
+    order_ref: str | None = None  # our order id, as we sent it
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    """A verified webhook event; `signal` is set when it is about a checkout we handle."""
+
+    id: str
+    type: str
+    account: str | None
+    livemode: bool
+    signal: PaymentSignal | None
+
+
+@dataclass(frozen=True)
+class LineItem:
+    name: str
+    unit_amount: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where the money goes for a marketplace seller (Stripe Connect)."""
+
+    account: str
+    charge_type: str  # "direct" | "destination"
+    application_fee_amount: int
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    order_id: uuid.UUID
+    currency: str
+    line_items: list[LineItem]
+    success_url: str
+    cancel_url: str
+    idempotency_key: str
+    customer_email: str | None = None
+    routing: Routing | None = None
+
+
+@dataclass(frozen=True)
+class CreatedCheckout:
+    session_id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    order_id: uuid.UUID
+    payment_id: str
+    amount: int
+    idempotency_key: str
+    reason: str  # ours, e.g. "out_of_stock"; kept in metadata
+    routing: Routing | None = None
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund_id: str
+    amount: int
+    status: str
+
+
+class ProviderUnavailable(Exception):
+    """The provider could not be reached or answered with a transient error: retry."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ProviderRejected(Exception):
+    """The provider refused the request; retrying the same request will not help."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class InvalidEvent(Exception):
+    """A webhook that is unsigned, wrongly signed, stale, or not an event."""
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    async def create_checkout(self, request: CheckoutRequest) -> CreatedCheckout: ...
+
+    async def fetch_checkout(self, session_id: str, *, account: str | None) -> PaymentSignal: ...
+
+    async def refund(self, request: RefundRequest) -> RefundResult: ...
+
+    def parse_event(
+        self, body: bytes, headers: Mapping[str, str], secrets: list[str]
+    ) -> ProviderEvent: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,293 @@
+"""Stripe Checkout and Connect: the only module that imports the Stripe SDK.
+
+It turns the domain's requests into Stripe calls (each with an idempotency
+key) and Stripe's sessions and events into `PaymentSignal`s. Stripe's own
+rules about what counts as paid live here, not in the domain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import stripe
+
+from payments.providers.base import (
+    CheckoutRequest,
+    CreatedCheckout,
+    InvalidEvent,
+    Outcome,
+    PaymentSignal,
+    ProviderEvent,
+    ProviderRejected,
+    ProviderUnavailable,
+    RefundRequest,
+    RefundResult,
+    Routing,
+)
+
+CHECKOUT_EVENTS = frozenset(
+    {
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "checkout.session.async_payment_failed",
+        "checkout.session.expired",
+    }
+)
+
+# Column sizes in the database: longer values cannot be a real Stripe event.
+_MAX_ID = 255
+_MAX_TYPE = 100
+_MAX_ACCOUNT = 64
+
+
+class StripeProvider:
+    name = "stripe"
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str | None = None,
+        timeout: float = 20.0,
+        max_network_retries: int = 2,
+        webhook_tolerance: int = 300,
+    ) -> None:
+        self._http = stripe.HTTPXClient(timeout=timeout)
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base.rstrip("/")} if api_base else None,
+            http_client=self._http,
+            # Retries reuse the request's idempotency key, so they are safe.
+            max_network_retries=max_network_retries,
+        )
+        self._tolerance = webhook_tolerance
+
+    async def aclose(self) -> None:
+        await self._http.close_async()
+
+    async def create_checkout(self, request: CheckoutRequest) -> CreatedCheckout:
+        order_id = str(request.order_id)
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": request.currency,
+                        "unit_amount": item.unit_amount,
+                        "product_data": {"name": item.name},
+                    },
+                    "quantity": item.quantity,
+                }
+                for item in request.line_items
+            ],
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "client_reference_id": order_id,
+            "metadata": {"order_id": order_id},
+            "payment_intent_data": {"metadata": {"order_id": order_id}},
+        }
+        if request.customer_email:
+            params["customer_email"] = request.customer_email
+        options: dict[str, Any] = {"idempotency_key": request.idempotency_key}
+        if request.routing:
+            _route_checkout(params["payment_intent_data"], options, request.routing)
+        try:
+            session = await self._client.v1.checkout.sessions.create_async(params, options)
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return CreatedCheckout(session_id=session.id, url=session.url or "")
+
+    async def fetch_checkout(self, session_id: str, *, account: str | None) -> PaymentSignal:
+        options: dict[str, Any] = {"stripe_account": account} if account else {}
+        try:
+            session = await self._client.v1.checkout.sessions.retrieve_async(
+                session_id,
+                options=options,
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        signal = signal_from_session(
+            session.to_dict(), event_type=None, account=account, livemode=bool(session.livemode)
+        )
+        if signal is None:
+            raise ProviderRejected("Stripe returned a session without an id")
+        return signal
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        params: dict[str, Any] = {
+            "payment_intent": request.payment_id,
+            "amount": request.amount,
+            "reason": "requested_by_customer",
+            "metadata": {"order_id": str(request.order_id), "reason": request.reason},
+        }
+        options: dict[str, Any] = {"idempotency_key": request.idempotency_key}
+        if request.routing:
+            # The platform gives back its fee; a destination charge takes the transfer back.
+            params["refund_application_fee"] = True
+            if request.routing.charge_type == "direct":
+                options["stripe_account"] = request.routing.account
+            else:
+                params["reverse_transfer"] = True
+        try:
+            refund = await self._client.v1.refunds.create_async(params, options)
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return RefundResult(refund_id=refund.id, amount=refund.amount, status=refund.status or "")
+
+    def parse_event(
+        self, body: bytes, headers: Mapping[str, str], secrets: list[str]
+    ) -> ProviderEvent:
+        """Verify the signature against each accepted secret, then read the event.
+
+        Several secrets are accepted so that a secret can be rotated without
+        dropping events signed with the old one.
+        """
+        _verify_signature(body, headers.get("stripe-signature"), secrets, self._tolerance)
+        event = _parse_event_body(body)
+        account = event.get("account")
+        livemode = event.get("livemode") is True
+        signal = None
+        obj = event["data"]["object"]
+        if event["type"] in CHECKOUT_EVENTS and obj.get("object") == "checkout.session":
+            signal = signal_from_session(
+                obj, event_type=event["type"], account=account, livemode=livemode
+            )
+        return ProviderEvent(
+            id=event["id"], type=event["type"], account=account, livemode=livemode, signal=signal
+        )
+
+
+def _route_checkout(
+    payment_intent_data: dict[str, Any], options: dict[str, Any], routing: Routing
+) -> None:
+    """Direct charges live on the connected account; destination charges on the platform."""
+    if routing.application_fee_amount > 0:
+        payment_intent_data["application_fee_amount"] = routing.application_fee_amount
+    if routing.charge_type == "direct":
+        options["stripe_account"] = routing.account
+    else:
+        payment_intent_data["transfer_data"] = {"destination": routing.account}
+
+
+def signal_from_session(
+    session: Mapping[str, Any], *, event_type: str | None, account: str | None, livemode: bool
+) -> PaymentSignal | None:
+    """Read what a Checkout Session says about the money.
+
+    A 100% promotion code completes a payment-mode session with
+    `amount_total == 0` and no PaymentIntent; Stripe reports it as `paid` or,
+    on newer API versions, `no_payment_required`. Anywhere else (setup mode,
+    trials) `no_payment_required` is not a payment.
+    """
+    session_id = _text(session, "id")
+    if session_id is None or len(session_id) > _MAX_ID:
+        return None
+    amount_total = _integer(session, "amount_total")
+    payment_intent = session.get("payment_intent")
+    if isinstance(payment_intent, Mapping):  # expanded
+        payment_intent = payment_intent.get("id")
+    payment_id = payment_intent if isinstance(payment_intent, str) else None
+    outcome = _outcome(
+        event_type=event_type,
+        mode=session.get("mode"),
+        status=session.get("status"),
+        payment_status=session.get("payment_status"),
+        free=amount_total == 0 and payment_id is None,
+    )
+    metadata = session.get("metadata")
+    order_ref = _text(session, "client_reference_id") or (
+        _text(metadata, "order_id") if isinstance(metadata, Mapping) else None
+    )
+    return PaymentSignal(
+        session_id=session_id,
+        account=account,
+        outcome=outcome,
+        livemode=livemode,
+        amount_paid=amount_total if outcome is Outcome.PAID else None,
+        currency=_text(session, "currency"),
+        payment_id=payment_id,
+        order_ref=order_ref,
+    )
+
+
+def _outcome(
+    *, event_type: str | None, mode: object, status: object, payment_status: object, free: bool
+) -> Outcome:
+    if mode != "payment":
+        return Outcome.NOT_A_PAYMENT
+    if event_type == "checkout.session.async_payment_failed":
+        return Outcome.FAILED
+    if event_type == "checkout.session.expired" or status == "expired":
+        return Outcome.EXPIRED
+    if status != "complete":
+        return Outcome.OPEN
+    if payment_status == "paid":
+        return Outcome.PAID
+    if payment_status == "no_payment_required":
+        return Outcome.PAID if free else Outcome.NOT_A_PAYMENT
+    if payment_status == "unpaid":
+        return Outcome.PROCESSING
+    return Outcome.OPEN  # an unknown status confirms nothing
+
+
+def _verify_signature(body: bytes, header: str | None, secrets: list[str], tolerance: int) -> None:
+    if not header:
+        raise InvalidEvent("missing Stripe-Signature header")
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(body, header, secret, tolerance)
+            return
+        except stripe.SignatureVerificationError:
+            continue
+        except UnicodeDecodeError:
+            raise InvalidEvent("body is not UTF-8") from None
+    raise InvalidEvent("signature does not match, or the timestamp is outside the tolerance")
+
+
+def _parse_event_body(body: bytes) -> dict[str, Any]:
+    try:
+        event = json.loads(body)
+    except ValueError:
+        raise InvalidEvent("body is not JSON") from None
+    if not isinstance(event, dict):
+        raise InvalidEvent("body is not a JSON object")
+    event_id, event_type = _text(event, "id"), _text(event, "type")
+    data = event.get("data")
+    if not event_id or len(event_id) > _MAX_ID:
+        raise InvalidEvent("event has no usable id")
+    if not event_type or len(event_type) > _MAX_TYPE:
+        raise InvalidEvent("event has no usable type")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise InvalidEvent("event has no data.object")
+    account = event.get("account")
+    if account is not None and (not isinstance(account, str) or len(account) > _MAX_ACCOUNT):
+        raise InvalidEvent("event account is not an account id")
+    return event
+
+
+def _text(obj: Mapping[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _integer(obj: Mapping[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _translate(exc: stripe.StripeError) -> Exception:
+    """Transient failures can be retried as they are; rejections cannot."""
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None) or getattr(exc, "code", None)
+    status = exc.http_status or 0
+    transient = (
+        isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError)
+        or status >= 500
+        or status == 409
+    )
+    message = f"Stripe {type(exc).__name__}" + (f" ({code})" if code else "")
+    if transient:
+        return ProviderUnavailable(message, code=code)
+    return ProviderRejected(message, code=code)
