@@ -1,0 +1,105 @@
+"""confirm_payment: the one place an order learns what happened to its money.
+
+The webhook, the frontend's verify call (and later reconciliation) all feed
+it. It is idempotent: applying the same signal twice, or two signals racing,
+changes the order once and runs each side effect once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payments import outbox
+from payments.models import ConfirmedVia, Order, OrderStatus
+from payments.orders import repository
+from payments.providers.base import Outcome, PaymentSignal
+
+log = structlog.get_logger(__name__)
+
+_STATUS_OF: dict[Outcome, OrderStatus] = {
+    Outcome.PROCESSING: OrderStatus.PROCESSING,
+    Outcome.FAILED: OrderStatus.FAILED,
+    Outcome.EXPIRED: OrderStatus.EXPIRED,
+}
+
+_NO_CHANGE_NOTE = {Outcome.OPEN: "still_open", Outcome.NOT_A_PAYMENT: "not_a_payment"}
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    order_id: uuid.UUID | None
+    status: OrderStatus | None
+    changed: bool
+    note: str  # why: "paid", "out_of_stock", "already_processed", "unknown_checkout", ...
+
+
+async def confirm_payment(
+    session: AsyncSession, signal: PaymentSignal, *, via: ConfirmedVia
+) -> Confirmation:
+    """Apply one observation of a checkout to its order, exactly once.
+
+    Runs in the caller's transaction (`Database.transaction()`), so a webhook
+    can record its event id in the same commit. The order moves only by a
+    conditional UPDATE from the states that allow it; when zero rows change,
+    someone else already did it and no side effect runs. Stock changes only
+    here, in the same transaction as the move to `paid`.
+    """
+    where = repository.of_checkout(signal.session_id, signal.account)
+    if signal.outcome is Outcome.PAID:
+        order_id = await repository.transition(
+            session,
+            where,
+            OrderStatus.PAID,
+            amount_paid=signal.amount_paid,
+            provider_payment_id=signal.payment_id,
+            confirmed_via=via,
+            paid_at=func.now(),
+        )
+        if order_id is not None:
+            return await _fulfil(session, order_id, signal, via)
+    elif signal.outcome in _STATUS_OF:
+        status = _STATUS_OF[signal.outcome]
+        order_id = await repository.transition(session, where, status)
+        if order_id is not None:
+            log.info("order.updated", order_id=str(order_id), status=status, via=via)
+            return Confirmation(order_id, status, changed=True, note=status)
+    return await _unchanged(session, signal)
+
+
+async def _fulfil(
+    session: AsyncSession, order_id: uuid.UUID, signal: PaymentSignal, via: ConfirmedVia
+) -> Confirmation:
+    """Take the stock the paid order needs; if another order took the last unit, refund."""
+    if await repository.take_stock(session, order_id):
+        log.info("payment.confirmed", order_id=str(order_id), via=via)
+        return Confirmation(order_id, OrderStatus.PAID, changed=True, note="paid")
+    await repository.transition(
+        session,
+        Order.id == order_id,
+        OrderStatus.REFUND_PENDING,
+        cancel_reason="out_of_stock",
+    )
+    await outbox.enqueue_refund(session, order_id, reason="out_of_stock")
+    log.warning("payment.out_of_stock", order_id=str(order_id), via=via)
+    return Confirmation(order_id, OrderStatus.REFUND_PENDING, changed=True, note="out_of_stock")
+
+
+async def _unchanged(session: AsyncSession, signal: PaymentSignal) -> Confirmation:
+    order = await repository.find_by_session(session, signal.session_id)
+    if order is None:
+        return Confirmation(None, None, changed=False, note="unknown_checkout")
+    if order.provider_account != signal.account:
+        log.warning(
+            "payment.account_mismatch",
+            order_id=str(order.id),
+            expected=order.provider_account,
+            got=signal.account,
+        )
+        return Confirmation(None, None, changed=False, note="account_mismatch")
+    note = _NO_CHANGE_NOTE.get(signal.outcome, "already_processed")
+    return Confirmation(order.id, OrderStatus(order.status), changed=False, note=note)

@@ -1,0 +1,104 @@
+"""Guarded writes on orders and stock.
+
+Each transition is one conditional UPDATE from the states that allow it and
+returns what it changed: of several concurrent callers, only one wins, and
+zero rows is the normal answer for "already processed".
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from payments.models import Order, OrderItem, OrderStatus, Product
+from payments.orders.states import ALLOWED_FROM
+
+
+async def transition(
+    session: AsyncSession,
+    where: ColumnElement[bool],
+    to: OrderStatus,
+    **values: Any,
+) -> uuid.UUID | None:
+    """Move the matching order to `to` if its state allows it; only one concurrent caller wins.
+
+    Returns the order id, or None when nothing changed (no such order, or it
+    is already at or past `to`).
+    """
+    stmt = (
+        update(Order)
+        .where(where, Order.status.in_(ALLOWED_FROM[to]))
+        .values(status=to, updated_at=func.now(), **values)
+        .returning(Order.id)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def of_checkout(session_id: str, account: str | None) -> ColumnElement[bool]:
+    """The order a provider checkout belongs to, only if it lives on that account."""
+    return (Order.provider_session_id == session_id) & Order.provider_account.is_not_distinct_from(
+        account
+    )
+
+
+async def find_by_session(session: AsyncSession, session_id: str) -> Order | None:
+    return (
+        await session.execute(select(Order).where(Order.provider_session_id == session_id))
+    ).scalar_one_or_none()
+
+
+async def get_order(
+    session: AsyncSession, order_id: uuid.UUID, *, full: bool = False
+) -> Order | None:
+    stmt = select(Order).where(Order.id == order_id)
+    if full:
+        stmt = stmt.options(selectinload(Order.items), selectinload(Order.refunds))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_orders(
+    session: AsyncSession, *, status: OrderStatus | None, limit: int
+) -> Sequence[Order]:
+    stmt = (
+        select(Order)
+        .options(selectinload(Order.refunds))
+        .order_by(Order.created_at.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        stmt = stmt.where(Order.status == status)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def take_stock(session: AsyncSession, order_id: uuid.UUID) -> bool:
+    """Decrement the stock of every limited item of the order, all or nothing.
+
+    The rows are locked in id order, so two confirmations sharing products
+    cannot deadlock; the UPDATE stays guarded by `stock >= quantity` and the
+    table's CHECK keeps stock from ever going negative.
+    """
+    rows = (
+        await session.execute(
+            select(Product.id, Product.stock, OrderItem.quantity)
+            .join(OrderItem, OrderItem.product_id == Product.id)
+            .where(OrderItem.order_id == order_id, Product.stock.is_not(None))
+            .order_by(Product.id)
+            .with_for_update(of=Product)
+        )
+    ).all()
+    if any(row.stock < row.quantity for row in rows):
+        return False
+    for row in rows:
+        await session.execute(
+            update(Product)
+            .where(Product.id == row.id, Product.stock >= row.quantity)
+            .values(stock=Product.stock - row.quantity)
+            .execution_options(synchronize_session=False)
+        )
+    return True

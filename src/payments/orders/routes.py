@@ -1,0 +1,52 @@
+"""Reading orders: public status for the buyer, the full record for admins."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from payments.auth import AdminDep
+from payments.deps import DatabaseDep
+from payments.errors import NotFound, Unauthorized, responses
+from payments.models import OrderStatus
+from payments.orders import repository
+from payments.orders.schemas import AdminOrderDetail, OrderList, PublicOrder
+
+public = APIRouter(tags=["orders"])
+admin = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
+
+
+@public.get("/orders/{order_id}", response_model=PublicOrder, responses=responses(NotFound))
+async def get_public_order(order_id: uuid.UUID, database: DatabaseDep) -> PublicOrder:
+    async with database.reading() as session:
+        order = await repository.get_order(session, order_id)
+    if order is None:
+        raise NotFound(f"no order {order_id}")
+    return PublicOrder.model_validate(order)
+
+
+@admin.get(
+    "/orders/{order_id}",
+    response_model=AdminOrderDetail,
+    responses=responses(Unauthorized, NotFound),
+)
+async def get_order(order_id: uuid.UUID, database: DatabaseDep) -> AdminOrderDetail:
+    async with database.reading() as session:
+        order = await repository.get_order(session, order_id, full=True)
+    if order is None:
+        raise NotFound(f"no order {order_id}")
+    return AdminOrderDetail.model_validate(order)
+
+
+@admin.get("/orders", response_model=OrderList, responses=responses(Unauthorized))
+async def list_orders(
+    database: DatabaseDep,
+    status: OrderStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> OrderList:
+    """The newest orders first, optionally of one status."""
+    async with database.reading() as session:
+        orders = await repository.list_orders(session, status=status, limit=limit)
+    return OrderList.model_validate({"data": orders}, from_attributes=True)
