@@ -1,0 +1,272 @@
+"""Starting a checkout and verifying it when the buyer comes back.
+
+The amount always comes from our catalog, never from the client. Stock is
+only checked here; it changes when the payment is confirmed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payments.checkout.schemas import CheckoutIn, CheckoutOut, VerifyOut
+from payments.config import Settings
+from payments.db import Database, insert_for
+from payments.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    MixedCurrencies,
+    MixedSellers,
+    NotFound,
+    OutOfStock,
+    ProviderError,
+    UnknownProduct,
+)
+from payments.models import ChargeType, ConfirmedVia, Order, OrderItem, OrderStatus, Product, Seller
+from payments.orders import repository
+from payments.orders.confirm import confirm_payment
+from payments.providers.base import (
+    CheckoutRequest,
+    CreatedCheckout,
+    LineItem,
+    PaymentProvider,
+    ProviderRejected,
+    ProviderUnavailable,
+    Routing,
+)
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """An order as stored, with what a Checkout Session needs to be (re)built from it."""
+
+    order: Order
+    items: list[OrderItem]
+    seller: Seller | None
+
+
+async def start_checkout(
+    database: Database,
+    provider: PaymentProvider,
+    settings: Settings,
+    body: CheckoutIn,
+    idempotency_key: str | None,
+) -> CheckoutOut:
+    """Create a pending order and its Checkout Session.
+
+    With an `Idempotency-Key`, a retry returns the same order and session and
+    creates nothing new; after a provider failure it completes the same order.
+    """
+    fingerprint = _fingerprint(body)
+    draft = await _existing(database, idempotency_key, fingerprint) if idempotency_key else None
+    if draft is None:
+        draft = await _create_order(database, body, idempotency_key, fingerprint)
+    order = draft.order
+    if order.provider_session_id and order.checkout_url:
+        return _answer(order)
+    created = await _create_session(
+        database, provider, settings, draft, retryable=bool(idempotency_key)
+    )
+    async with database.transaction() as session:
+        await session.execute(
+            update(Order)
+            .where(Order.id == order.id, Order.provider_session_id.is_(None))
+            .values(provider_session_id=created.session_id, checkout_url=created.url)
+        )
+        stored = await repository.get_order(session, order.id)
+    assert stored is not None  # noqa: S101 (orders are never deleted)
+    log.info("checkout.started", order_id=str(order.id), session_id=stored.provider_session_id)
+    return _answer(stored)
+
+
+async def verify_checkout(
+    database: Database, provider: PaymentProvider, session_id: str
+) -> VerifyOut:
+    """The frontend's fast confirmation: ask the provider, then confirm like a webhook would."""
+    async with database.reading() as session:
+        order = await repository.find_by_session(session, session_id)
+    if order is None:
+        raise NotFound(f"no checkout session {session_id}")
+    try:
+        signal = await provider.fetch_checkout(session_id, account=order.provider_account)
+    except (ProviderUnavailable, ProviderRejected) as exc:
+        log.warning("checkout.verify_failed", order_id=str(order.id), error=str(exc))
+        raise ProviderError("could not reach the payment provider; try again") from exc
+    async with database.transaction() as session:
+        result = await confirm_payment(session, signal, via=ConfirmedVia.VERIFY)
+    status = result.status or OrderStatus(order.status)
+    return VerifyOut(order_id=order.id, status=status, paid=status is OrderStatus.PAID)
+
+
+def application_fee(amount: int, fee_bps: int) -> int:
+    """The platform's cut in minor units, rounded half up."""
+    return (amount * fee_bps + 5_000) // 10_000
+
+
+def _fingerprint(body: CheckoutIn) -> str:
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+def _answer(order: Order) -> CheckoutOut:
+    return CheckoutOut(
+        order_id=order.id,
+        session_id=order.provider_session_id or "",
+        checkout_url=order.checkout_url or "",
+        status=OrderStatus(order.status),
+    )
+
+
+async def _existing(database: Database, key: str, fingerprint: str) -> _Draft | None:
+    async with database.reading() as session:
+        order = (
+            await session.execute(select(Order).where(Order.idempotency_key == key))
+        ).scalar_one_or_none()
+        if order is None:
+            return None
+        if order.request_fingerprint != fingerprint:
+            raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
+        return await _load_draft(session, order)
+
+
+async def _load_draft(session: AsyncSession, order: Order) -> _Draft:
+    items = (
+        await session.execute(
+            select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.product_id)
+        )
+    ).scalars()
+    seller = await session.get(Seller, order.seller_id) if order.seller_id else None
+    return _Draft(order, list(items), seller)
+
+
+async def _create_order(
+    database: Database, body: CheckoutIn, key: str | None, fingerprint: str
+) -> _Draft:
+    quantities = Counter[uuid.UUID]()
+    for item in body.items:
+        quantities[item.product_id] += item.quantity
+    async with database.transaction() as session:
+        products = await _priced_products(session, quantities)
+        seller_id = products[0].seller_id
+        seller = await session.get(Seller, seller_id) if seller_id else None
+        amount = sum(p.unit_amount * quantities[p.id] for p in products)
+        inserted = await session.execute(
+            insert_for(session)(Order)
+            .values(
+                id=uuid.uuid4(),
+                status=OrderStatus.PENDING,
+                seller_id=seller_id,
+                charge_type=seller.charge_type if seller else None,
+                # A direct charge's session lives on the seller's account.
+                provider_account=seller.stripe_account_id
+                if seller and seller.charge_type == ChargeType.DIRECT
+                else None,
+                currency=products[0].currency,
+                amount_total=amount,
+                application_fee_amount=application_fee(amount, seller.fee_bps) if seller else None,
+                customer_email=body.customer_email,
+                idempotency_key=key,
+                request_fingerprint=fingerprint,
+            )
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(Order)
+        )
+        order = inserted.scalar_one_or_none()
+        if order is not None:
+            items = [
+                OrderItem(
+                    order_id=order.id,
+                    product_id=p.id,
+                    name=p.name,
+                    quantity=quantities[p.id],
+                    unit_amount=p.unit_amount,
+                )
+                for p in products
+            ]
+            session.add_all(items)
+            return _Draft(order, items, seller)
+    # A concurrent request with the same key created the order first: use that one.
+    assert key is not None  # noqa: S101 (only a key can conflict)
+    draft = await _existing(database, key, fingerprint)
+    if draft is None:
+        raise IdempotencyKeyInUse("a request with this Idempotency-Key is in progress")
+    return draft
+
+
+async def _priced_products(session: AsyncSession, quantities: Counter[uuid.UUID]) -> list[Product]:
+    """The products of a cart, checked: all exist, one seller, one currency, enough stock."""
+    products = list(
+        (
+            await session.execute(
+                select(Product).where(Product.id.in_(quantities)).order_by(Product.id)
+            )
+        ).scalars()
+    )
+    missing = set(quantities) - {p.id for p in products}
+    if missing:
+        raise UnknownProduct(f"items: no product {', '.join(sorted(map(str, missing)))}")
+    if len({p.seller_id for p in products}) > 1:
+        raise MixedSellers("items: products of different sellers cannot share one order")
+    if len({p.currency for p in products}) > 1:
+        raise MixedCurrencies("items: products in different currencies cannot share one order")
+    for product in products:
+        if product.stock is not None and product.stock < quantities[product.id]:
+            raise OutOfStock(f"items: only {product.stock} left of product {product.id}")
+    return products
+
+
+async def _create_session(
+    database: Database,
+    provider: PaymentProvider,
+    settings: Settings,
+    draft: _Draft,
+    *,
+    retryable: bool,
+) -> CreatedCheckout:
+    order, seller = draft.order, draft.seller
+    request = CheckoutRequest(
+        order_id=order.id,
+        currency=order.currency,
+        line_items=[LineItem(i.name, i.unit_amount, i.quantity) for i in draft.items],
+        success_url=settings.success_url,
+        cancel_url=settings.cancel_url,
+        # Derived from the order, so a retry can never open a second session.
+        idempotency_key=f"checkout-session:{order.id}",
+        customer_email=order.customer_email,
+        routing=Routing(
+            account=seller.stripe_account_id,
+            charge_type=seller.charge_type,
+            application_fee_amount=order.application_fee_amount or 0,
+        )
+        if seller
+        else None,
+    )
+    try:
+        return await provider.create_checkout(request)
+    except ProviderUnavailable as exc:
+        if exc.code == "idempotency_key_in_use":
+            raise IdempotencyKeyInUse(
+                "a request for this order is in progress; retry shortly",
+                headers={"Retry-After": "1"},
+            ) from exc
+        error: Exception = exc
+    except ProviderRejected as exc:
+        error = exc
+    log.warning("checkout.provider_failed", order_id=str(order.id), error=str(error))
+    if not retryable:
+        # Without an Idempotency-Key nobody can come back for this order.
+        async with database.transaction() as session:
+            await repository.transition(
+                session, Order.id == order.id, OrderStatus.FAILED, cancel_reason="provider_error"
+            )
+        raise ProviderError("the payment provider failed; please try again") from error
+    raise ProviderError(
+        "the payment provider failed; retry with the same Idempotency-Key"
+    ) from error

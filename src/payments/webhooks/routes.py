@@ -1,0 +1,89 @@
+"""Webhook endpoints: verify the signature, bound the body, record and apply the event.
+
+A 2xx means the event is committed. 400 for anything that is not a validly
+signed event, 413 for an oversized body, 503 only when the event could not be
+recorded (so the provider retries). Nothing is written for a rejected request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from payments.config import Settings
+from payments.db import Database
+from payments.deps import DatabaseDep, ProviderDep, SettingsDep
+from payments.errors import InvalidWebhook, PayloadTooLarge, ServiceUnavailable, responses
+from payments.providers.base import InvalidEvent, PaymentProvider
+from payments.webhooks.events import Endpoint, handle_event
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+_RAW_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+        "description": "The event exactly as the provider sent it, with its signature header.",
+    }
+}
+_ERRORS = responses(InvalidWebhook, PayloadTooLarge, ServiceUnavailable)
+
+
+class WebhookAck(BaseModel):
+    received: bool
+    outcome: str
+
+
+@router.post("/stripe", response_model=WebhookAck, responses=_ERRORS, openapi_extra=_RAW_BODY)
+async def stripe_platform(
+    request: Request, database: DatabaseDep, provider: ProviderDep, settings: SettingsDep
+) -> WebhookAck:
+    """Events of the platform account (destination charges, plain payments)."""
+    secret = settings.stripe_webhook_secret.get_secret_value()
+    return await _receive(request, database, provider, settings, Endpoint.PLATFORM, secret)
+
+
+@router.post(
+    "/stripe/connect", response_model=WebhookAck, responses=_ERRORS, openapi_extra=_RAW_BODY
+)
+async def stripe_connect(
+    request: Request, database: DatabaseDep, provider: ProviderDep, settings: SettingsDep
+) -> WebhookAck:
+    """Events of connected accounts: direct-charge checkouts complete only here."""
+    secret = settings.stripe_connect_webhook_secret.get_secret_value()
+    return await _receive(request, database, provider, settings, Endpoint.CONNECT, secret)
+
+
+async def _receive(
+    request: Request,
+    database: Database,
+    provider: PaymentProvider,
+    settings: Settings,
+    endpoint: Endpoint,
+    secret: str,
+) -> WebhookAck:
+    body = await read_bounded_body(request, settings.webhook_max_body_bytes)
+    try:
+        event = provider.parse_event(body, request.headers, [secret])
+    except InvalidEvent as exc:
+        raise InvalidWebhook(str(exc)) from None
+    outcome = await handle_event(
+        database, event, provider=provider.name, endpoint=endpoint, livemode=settings.livemode
+    )
+    return WebhookAck(received=True, outcome=outcome)
+
+
+async def read_bounded_body(request: Request, limit: int) -> bytes:
+    """Read at most `limit` bytes, refusing early when the client announces more."""
+    too_large = PayloadTooLarge(f"body is larger than {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
