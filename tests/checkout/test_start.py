@@ -1,0 +1,270 @@
+"""POST /checkout/sessions: pricing from the catalog, Connect routing, idempotency, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from tests.conftest import Shop, wait_until
+
+
+def session_creates(shop: Shop) -> list:
+    return [
+        r
+        for r in shop.fake.requests
+        if r.method == "POST" and r.path == "/v1/checkout/sessions" and r.status == 200
+    ]
+
+
+async def test_platform_checkout_is_priced_from_the_catalog(shop: Shop, db) -> None:
+    """The amount comes from our catalog, the order is pending, and stock is untouched."""
+    product = await shop.product(unit_amount=2500, stock=5)
+
+    answer = await shop.checkout(product, quantity=2)
+
+    assert answer["status"] == "pending"
+    assert answer["session_id"].startswith("cs_test_")
+    assert answer["checkout_url"]
+    [create] = session_creates(shop)
+    assert create.account is None
+    assert create.form["mode"] == "payment"
+    line = create.form["line_items"][0]
+    assert line["price_data"]["unit_amount"] == "2500"
+    assert line["price_data"]["currency"] == "usd"
+    assert line["quantity"] == "2"
+    assert create.form["client_reference_id"] == answer["order_id"]
+    assert create.form["metadata"]["order_id"] == answer["order_id"]
+    assert "{CHECKOUT_SESSION_ID}" in create.form["success_url"]
+    assert "application_fee_amount" not in create.form.get("payment_intent_data", {})
+    assert create.idempotency_key == f"checkout-session:{answer['order_id']}"
+    order = await shop.order(answer["order_id"])
+    assert (order["status"], order["amount_total"], order["currency"]) == ("pending", 5000, "usd")
+    assert order["provider_session_id"] == answer["session_id"]
+    assert await shop.stock(product) == 5
+
+
+async def test_direct_charge_session_lives_on_the_connected_account(shop: Shop) -> None:
+    """Direct charges: Stripe-Account header plus the platform fee on the PaymentIntent."""
+    seller = await shop.seller("direct", fee_bps=1000)
+    product = await shop.product(unit_amount=1999, seller=seller)
+
+    answer = await shop.checkout(product)
+
+    [create] = session_creates(shop)
+    assert create.account == seller["stripe_account_id"]
+    assert create.headers["stripe-account"] == seller["stripe_account_id"]
+    intent = create.form["payment_intent_data"]
+    assert intent["application_fee_amount"] == "200"  # 10% of 1999, rounded half up
+    assert "transfer_data" not in intent
+    assert shop.fake.account_of(answer["session_id"]) == seller["stripe_account_id"]
+
+
+async def test_destination_charge_session_lives_on_the_platform(shop: Shop) -> None:
+    """Destination charges: created on the platform, transferred to the seller, fee kept."""
+    seller = await shop.seller("destination", fee_bps=250)
+    product = await shop.product(unit_amount=10000, seller=seller)
+
+    answer = await shop.checkout(product)
+
+    [create] = session_creates(shop)
+    assert create.account is None
+    intent = create.form["payment_intent_data"]
+    assert intent["transfer_data"]["destination"] == seller["stripe_account_id"]
+    assert intent["application_fee_amount"] == "250"
+    assert shop.fake.account_of(answer["session_id"]) is None
+
+
+async def test_items_of_two_sellers_are_refused(shop: Shop, db) -> None:
+    """One order, one seller: mixing sellers is a clear 422 and creates nothing."""
+    first = await shop.product(seller=await shop.seller("direct"))
+    second = await shop.product(seller=await shop.seller("destination"))
+
+    response = await shop.client.post(
+        "/checkout/sessions",
+        json={
+            "items": [
+                {"product_id": first["id"], "quantity": 1},
+                {"product_id": second["id"], "quantity": 1},
+            ]
+        },
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "mixed_sellers"
+    assert await db.fetchval("SELECT count(*) FROM orders") == 0
+    assert session_creates(shop) == []
+
+
+async def test_quantity_above_stock_is_refused(shop: Shop, db) -> None:
+    """Asking for more than is left answers 409 out_of_stock and creates nothing."""
+    product = await shop.product(stock=2)
+
+    response = await shop.client.post(
+        "/checkout/sessions", json={"items": [{"product_id": product["id"], "quantity": 3}]}
+    )
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "out_of_stock"
+    assert await db.fetchval("SELECT count(*) FROM orders") == 0
+
+
+async def test_repeated_product_lines_are_added_up_against_stock(shop: Shop) -> None:
+    """Two lines of one product count together against its stock."""
+    product = await shop.product(stock=3)
+
+    response = await shop.client.post(
+        "/checkout/sessions",
+        json={
+            "items": [
+                {"product_id": product["id"], "quantity": 2},
+                {"product_id": product["id"], "quantity": 2},
+            ]
+        },
+    )
+
+    assert response.status_code == 409
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"items": []},
+        {"items": [{"product_id": "not-a-uuid", "quantity": 1}]},
+        {"items": [{"product_id": str(uuid.uuid4()), "quantity": 0}]},
+        {"items": [{"product_id": str(uuid.uuid4()), "quantity": "1"}]},
+        {"items": [{"product_id": str(uuid.uuid4()), "quantity": 1}], "amount": 1},
+        {"items": [{"product_id": str(uuid.uuid4()), "quantity": 1}], "customer_email": "x"},
+    ],
+)
+async def test_malformed_checkout_requests_get_a_clear_422(shop: Shop, db, body) -> None:
+    """Bad input is refused with a message and changes nothing (the client never sets prices)."""
+    response = await shop.client.post("/checkout/sessions", json=body)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert response.json()["error"]["message"]
+    assert await db.fetchval("SELECT count(*) FROM orders") == 0
+
+
+async def test_unknown_product_is_refused(shop: Shop, db) -> None:
+    """A product id that is not in the catalog answers 422 unknown_product."""
+    response = await shop.client.post(
+        "/checkout/sessions", json={"items": [{"product_id": str(uuid.uuid4()), "quantity": 1}]}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "unknown_product"
+    assert await db.fetchval("SELECT count(*) FROM orders") == 0
+
+
+async def test_retry_with_the_same_key_returns_the_same_order(shop: Shop, db) -> None:
+    """A retried request answers as the first did and creates nothing new."""
+    product = await shop.product()
+
+    first = await shop.checkout(product, **{"Idempotency-Key": "cart-42"})
+    second = await shop.checkout(product, **{"Idempotency-Key": "cart-42"})
+
+    assert second == first
+    assert await db.fetchval("SELECT count(*) FROM orders") == 1
+    assert len(session_creates(shop)) == 1
+
+
+async def test_same_key_with_another_body_is_refused(shop: Shop, db) -> None:
+    """Reusing a key for a different cart is an error, not a silent replay."""
+    product = await shop.product()
+    await shop.checkout(product, **{"Idempotency-Key": "cart-43"})
+
+    response = await shop.client.post(
+        "/checkout/sessions",
+        json={"items": [{"product_id": product["id"], "quantity": 2}]},
+        headers={"Idempotency-Key": "cart-43"},
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "idempotency_key_reused"
+    assert await db.fetchval("SELECT count(*) FROM orders") == 1
+
+
+async def test_stripe_failure_answers_502_and_the_same_key_completes_the_order(
+    shop: Shop, db
+) -> None:
+    """A Stripe outage gives a clear 502; retrying with the key finishes the same order."""
+    product = await shop.product()
+    shop.fake.fail_next(1, status=500, path_prefix="/v1/checkout/sessions")
+
+    failed = await shop.client.post(
+        "/checkout/sessions",
+        json={"items": [{"product_id": product["id"], "quantity": 1}]},
+        headers={"Idempotency-Key": "cart-44"},
+    )
+    assert failed.status_code == 502
+    assert failed.json()["error"]["code"] == "provider_error"
+    assert await db.fetchval("SELECT status FROM orders") == "pending"
+
+    retried = await shop.checkout(product, **{"Idempotency-Key": "cart-44"})
+
+    assert await db.fetchval("SELECT count(*) FROM orders") == 1
+    assert retried["order_id"] == str(await db.fetchval("SELECT id FROM orders"))
+    assert len(session_creates(shop)) == 1
+
+
+@pytest.mark.parametrize("settings_overrides", [{"stripe_timeout_seconds": 0.3}])
+async def test_stripe_timeout_then_retry_reuses_the_session_stripe_made(shop: Shop, db) -> None:
+    """If Stripe created the session but the answer was lost, the retry gets that same session."""
+    product = await shop.product()
+    shop.fake.delay_next(1, 1.0, path_prefix="/v1/checkout/sessions")  # longer than our timeout
+
+    failed = await shop.client.post(
+        "/checkout/sessions",
+        json={"items": [{"product_id": product["id"], "quantity": 1}]},
+        headers={"Idempotency-Key": "cart-45"},
+    )
+    assert failed.status_code == 502
+    await wait_until(lambda: len(shop.fake.sessions()) == 1)  # Stripe finishes on its own
+
+    retried = await shop.checkout(product, **{"Idempotency-Key": "cart-45"})
+
+    assert len(shop.fake.sessions()) == 1
+    assert retried["session_id"] == shop.fake.sessions()[0]["id"]
+    assert await db.fetchval("SELECT count(*) FROM orders") == 1
+
+
+async def test_stripe_failure_without_a_key_closes_the_order(shop: Shop, db) -> None:
+    """Nobody can resume an order made without a key, so it ends failed, stock untouched."""
+    product = await shop.product(stock=1)
+    shop.fake.fail_next(1, status=500, path_prefix="/v1/checkout/sessions")
+
+    response = await shop.client.post(
+        "/checkout/sessions", json={"items": [{"product_id": product["id"], "quantity": 1}]}
+    )
+
+    assert response.status_code == 502
+    row = await db.fetchrow("SELECT status, cancel_reason FROM orders")
+    assert (row["status"], row["cancel_reason"]) == ("failed", "provider_error")
+    assert await shop.stock(product) == 1
+
+
+async def test_concurrent_requests_with_one_key_create_one_order(shop: Shop, db) -> None:
+    """Ten simultaneous retries of one cart make one order and one session (some may get 409)."""
+    product = await shop.product()
+
+    responses = await asyncio.gather(
+        *[
+            shop.client.post(
+                "/checkout/sessions",
+                json={"items": [{"product_id": product["id"], "quantity": 1}]},
+                headers={"Idempotency-Key": "cart-46"},
+            )
+            for _ in range(10)
+        ]
+    )
+
+    assert {r.status_code for r in responses} <= {201, 409}
+    created = [r.json() for r in responses if r.status_code == 201]
+    assert created
+    assert all(c == created[0] for c in created)
+    assert await db.fetchval("SELECT count(*) FROM orders") == 1
+    assert len(shop.fake.sessions()) == 1

@@ -1,0 +1,117 @@
+"""The README's path with real processes: `payments migrate`, `payments serve`, real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_KEY, CONNECT_SECRET, STRIPE_KEY, WEBHOOK_SECRET
+from tests.support.postgres import PostgresServer, create_database, drop_database
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def service_env(pg_server: PostgresServer, stripe_url: str) -> Iterator[dict[str, str]]:
+    """A fresh, empty database and the environment a newcomer would put in .env."""
+    name = f"payments_cli_{uuid.uuid4().hex[:8]}"
+    asyncio.run(create_database(pg_server, name))
+    yield {
+        **os.environ,
+        "DATABASE_URL": pg_server.database_url(name),
+        "STRIPE_SECRET_KEY": STRIPE_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_CONNECT_WEBHOOK_SECRET": CONNECT_SECRET,
+        "STRIPE_API_BASE": stripe_url,
+        "PUBLIC_URL": "http://127.0.0.1:8000",
+        "ADMIN_API_KEY": ADMIN_KEY,
+        "LOG_FORMAT": "json",
+    }
+    asyncio.run(drop_database(pg_server, name))
+
+
+def payments(*args: str) -> list[str]:
+    return [sys.executable, "-m", "payments.cli", *args]
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "payments serve exited"
+        try:
+            if httpx.get(f"{base}/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("payments serve never became ready")
+
+
+def test_migrate_serve_sell_and_confirm(service_env, fake_stripe, tmp_path) -> None:
+    """A newcomer's purchase: migrate, serve, add a product, check out, confirm by webhook."""
+    fake_stripe.reset()
+    migrated = subprocess.run(
+        payments("migrate"),
+        env=service_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        payments("serve", "--host", "127.0.0.1", "--port", str(port)),
+        env=service_env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_ready(base, proc)
+        admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        with httpx.Client(base_url=base, timeout=30) as http:
+            product = http.post(
+                "/admin/products",
+                json={"name": "Ticket", "unit_amount": 2500, "currency": "usd", "stock": 3},
+                headers=admin,
+            ).json()
+            checkout = http.post(
+                "/checkout/sessions",
+                json={"items": [{"product_id": product["id"], "quantity": 1}]},
+                headers={"Idempotency-Key": "readme-cart"},
+            ).json()
+            fake_stripe.complete_session(checkout["session_id"], outcome="paid")
+            body, headers = fake_stripe.signed(fake_stripe.last_event("checkout.session.completed"))
+
+            delivered = http.post("/webhooks/stripe", content=body, headers=headers)
+            verified = http.get("/checkout/verify", params={"session_id": checkout["session_id"]})
+            stock = http.get(f"/admin/products/{product['id']}", headers=admin).json()["stock"]
+            public = http.get(f"/orders/{checkout['order_id']}").json()
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0].decode()
+
+    assert delivered.json() == {"received": True, "outcome": "paid"}
+    assert verified.json() == {"order_id": checkout["order_id"], "status": "paid", "paid": True}
+    assert stock == 2
+    assert public["status"] == "paid"
+    assert '"event": "payment.confirmed"' in output
+    assert WEBHOOK_SECRET not in output
+    assert STRIPE_KEY not in output
