@@ -1,5 +1,6 @@
 """The sandbox's Checkout Session API, auth and wire conventions, through the real SDK."""
 
+import socket
 import time
 
 import httpx
@@ -273,3 +274,17 @@ def test_sign_payload_verifies_with_the_sdk():
     assert stripe.WebhookSignature.verify_header(payload, header, "whsec_abc", tolerance=300)
     with pytest.raises(stripe.SignatureVerificationError):
         stripe.WebhookSignature.verify_header(payload + b" ", header, "whsec_abc")
+
+
+async def test_serve_in_thread_can_take_a_fixed_port(fake):
+    """Sandbox mode serves on a configured port, so browsers and scripts know where it is."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    with serve_in_thread(fake.app, port=port) as url:
+        async with httpx.AsyncClient() as raw:
+            response = await raw.get(f"{url}/_sandbox/deliveries")
+
+    assert url == f"http://127.0.0.1:{port}"
+    assert response.status_code == 401

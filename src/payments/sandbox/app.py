@@ -1,23 +1,27 @@
 """The ASGI app: what every request goes through before and after its handler.
 
-Order per request: record it, apply an injected failure, authenticate, route,
+Order per API request: record it, apply an injected failure, authenticate, route,
 claim or replay the idempotency key, apply an injected delay, run the handler.
+The hosted checkout page and the /_sandbox controls are routed before the API and
+are neither recorded nor subject to injected faults: they are not Stripe's API.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from payments.sandbox import routes
-from payments.sandbox.errors import ApiError, authentication, unrecognized_url
+from payments.sandbox.api_keys import check_api_key
+from payments.sandbox.errors import ApiError, unrecognized_url
 from payments.sandbox.expand import expand
 from payments.sandbox.faults import Faults
 from payments.sandbox.forms import parse_form
@@ -34,20 +38,38 @@ Answer = tuple[int, dict[str, Any], dict[str, str]]
 
 
 def create_app(
-    store: Store, *, keys: IdempotencyKeys, faults: Faults, requests: RequestLog
+    store: Store,
+    *,
+    keys: IdempotencyKeys,
+    faults: Faults,
+    requests: RequestLog,
+    pages: Sequence[BaseRoute] = (),
+    public_url: str | None = None,
 ) -> Starlette:
-    api = _Api(store, keys, faults, requests)
-    return Starlette(routes=[Route("/{path:path}", api.handle, methods=["GET", "POST", "DELETE"])])
+    """The API behind its catch-all route; `pages` (hosted checkout, /_sandbox) match first.
+
+    `public_url` is the base for session URLs when browsers reach the sandbox at
+    another address than the SDK does; by default the request's own base URL.
+    """
+    api = _Api(store, keys, faults, requests, public_url)
+    catch_all = Route("/{path:path}", api.handle, methods=["GET", "POST", "DELETE"])
+    return Starlette(routes=[*pages, catch_all])
 
 
 class _Api:
     def __init__(
-        self, store: Store, keys: IdempotencyKeys, faults: Faults, requests: RequestLog
+        self,
+        store: Store,
+        keys: IdempotencyKeys,
+        faults: Faults,
+        requests: RequestLog,
+        public_url: str | None,
     ) -> None:
         self.store = store
         self.keys = keys
         self.faults = faults
         self.requests = requests
+        self.public_url = public_url.rstrip("/") if public_url else None
 
     async def handle(self, request: Request) -> Response:
         headers = {name.lower(): value for name, value in request.headers.items()}
@@ -82,7 +104,7 @@ class _Api:
         if failure is not None:
             raise failure
         delay = self.faults.take_delay(entry.path)
-        self._authenticate(entry.headers)
+        check_api_key(entry.headers.get("authorization", ""), livemode=self.store.livemode)
         found = routes.match(entry.method, entry.path)
         if found is None:
             raise unrecognized_url(entry.method, entry.path)
@@ -92,7 +114,7 @@ class _Api:
             path=entry.path,
             params=entry.form if entry.method == "POST" else entry.query,
             account=entry.account,
-            base_url=str(request.base_url).rstrip("/"),
+            base_url=self.public_url or str(request.base_url).rstrip("/"),
             request_id=rid,
             idempotency_key=entry.idempotency_key,
             path_params=path_params,
@@ -129,25 +151,7 @@ class _Api:
             expand(self.store, body, as_list(call.params.get("expand"), "expand"), call.account)
         return body
 
-    def _authenticate(self, headers: dict[str, str]) -> None:
-        scheme, _, api_key = headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not api_key:
-            raise authentication(
-                "You did not provide an API key. You need to provide your API key in the "
-                "Authorization header, using Bearer auth "
-                "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
-            )
-        mode = "live" if self.store.livemode else "test"
-        if not api_key.startswith((f"sk_{mode}_", f"rk_{mode}_")):
-            raise authentication(f"Invalid API Key provided: {_redact(api_key)}")
-
 
 async def _sleep(seconds: float) -> None:
     if seconds > 0:
         await asyncio.sleep(seconds)
-
-
-def _redact(api_key: str) -> str:
-    """Stripe echoes only the key's prefix and last four characters."""
-    prefix = api_key[:8]
-    return f"{prefix}{'*' * max(len(api_key) - 12, 4)}{api_key[-4:]}"

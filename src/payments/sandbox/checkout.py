@@ -27,7 +27,7 @@ from payments.sandbox.params import (
     required_int,
     required_str,
 )
-from payments.sandbox.store import Account, AnyAccount, SessionPlan, Store
+from payments.sandbox.store import Account, AnyAccount, LineItem, SessionPlan, Store
 
 Outcome = Literal["paid", "free", "async"]
 FreePaymentStatus = Literal["no_payment_required", "paid"]
@@ -47,9 +47,13 @@ def create_session(
     store: Store, params: dict[str, Any], *, account: Account, base_url: str
 ) -> dict[str, Any]:
     """Validate like Stripe, then store an open session and what to create on payment."""
-    spec = _session_spec(params)
+    spec, line_items = _session_spec(params)
     plan = _payment_plan(
-        params, account=account, amount_total=spec.amount_subtotal, base_url=base_url
+        params,
+        account=account,
+        amount_total=spec.amount_subtotal,
+        base_url=base_url,
+        line_items=line_items,
     )
     session_id = new_id("cs_live" if store.livemode else "cs_test", 58)
     session = objects.checkout_session(
@@ -217,7 +221,7 @@ def _create_charge(
     return charge
 
 
-def _session_spec(params: dict[str, Any]) -> objects.SessionSpec:
+def _session_spec(params: dict[str, Any]) -> tuple[objects.SessionSpec, tuple[LineItem, ...]]:
     mode = required_str(params.get("mode"), "mode")
     if mode not in KNOWN_MODES:
         raise invalid_request(
@@ -228,12 +232,13 @@ def _session_spec(params: dict[str, Any]) -> objects.SessionSpec:
             f"The sandbox supports only mode=payment Checkout Sessions; got mode={mode}.",
             param="mode",
         )
-    currency, subtotal = _line_items_total(params.get("line_items"))
+    line_items = _line_items(params.get("line_items"))
+    currency = line_items[0].currency
     success_url = required_str(params.get("success_url"), "success_url")
-    return objects.SessionSpec(
+    spec = objects.SessionSpec(
         mode=mode,
         currency=currency,
-        amount_subtotal=subtotal,
+        amount_subtotal=sum(item.amount for item in line_items),
         success_url=success_url,
         cancel_url=as_str(params.get("cancel_url"), "cancel_url"),
         customer=as_str(params.get("customer"), "customer"),
@@ -244,29 +249,31 @@ def _session_spec(params: dict[str, Any]) -> objects.SessionSpec:
         allow_promotion_codes=as_bool(params.get("allow_promotion_codes"), "allow_promotion_codes"),
         expires_at=_expires_at(params.get("expires_at")),
     )
+    return spec, line_items
 
 
-def _line_items_total(raw: Any) -> tuple[str, int]:
-    """(currency, subtotal) of inline-priced line items, which must share one currency."""
+def _line_items(raw: Any) -> tuple[LineItem, ...]:
+    """Inline-priced line items (at least one), which must share one currency."""
     items = as_list(raw, "line_items")
     if not items:
         raise missing_param("line_items")
-    currency, subtotal = _line_item_amount(items[0], "line_items[0]")
+    first = _line_item(items[0], "line_items[0]")
+    parsed = [first]
     for index, item in enumerate(items[1:], start=1):
         prefix = f"line_items[{index}]"
-        item_currency, amount = _line_item_amount(item, prefix)
-        if item_currency != currency:
+        line = _line_item(item, prefix)
+        if line.currency != first.currency:
             raise invalid_request(
-                f"All line items must use the same currency; line_items[0] uses {currency} "
-                f"and {prefix} uses {item_currency}.",
+                f"All line items must use the same currency; line_items[0] uses "
+                f"{first.currency} and {prefix} uses {line.currency}.",
                 param=f"{prefix}[price_data][currency]",
             )
-        subtotal += amount
-    return currency, subtotal
+        parsed.append(line)
+    return tuple(parsed)
 
 
-def _line_item_amount(raw: Any, prefix: str) -> tuple[str, int]:
-    """(currency, unit_amount x quantity) of one line item given with `price_data`."""
+def _line_item(raw: Any, prefix: str) -> LineItem:
+    """One line item given with `price_data`."""
     item = as_dict(raw, prefix)
     if "price" in item:
         raise invalid_request(
@@ -278,9 +285,10 @@ def _line_item_amount(raw: Any, prefix: str) -> tuple[str, int]:
     price = as_dict(require(item.get("price_data"), price_param), price_param)
     currency = required_str(price.get("currency"), f"{price_param}[currency]").lower()
     unit_amount = required_int(price.get("unit_amount"), f"{price_param}[unit_amount]", minimum=0)
-    require(get_path(price, "product_data", "name"), f"{price_param}[product_data][name]")
+    name_param = f"{price_param}[product_data][name]"
+    name = required_str(get_path(price, "product_data", "name"), name_param)
     quantity = required_int(item.get("quantity"), f"{prefix}[quantity]", minimum=1)
-    return currency, unit_amount * quantity
+    return LineItem(name=name, quantity=quantity, unit_amount=unit_amount, currency=currency)
 
 
 def _expires_at(raw: Any) -> int | None:
@@ -298,7 +306,12 @@ def _expires_at(raw: Any) -> int | None:
 
 
 def _payment_plan(
-    params: dict[str, Any], *, account: Account, amount_total: int, base_url: str
+    params: dict[str, Any],
+    *,
+    account: Account,
+    amount_total: int,
+    base_url: str,
+    line_items: tuple[LineItem, ...],
 ) -> SessionPlan:
     """Read `payment_intent_data`, enforcing the Connect rule for application fees."""
     data = as_dict(params.get("payment_intent_data"), "payment_intent_data")
@@ -328,4 +341,5 @@ def _payment_plan(
         payment_intent_metadata=as_metadata(data.get("metadata"), "payment_intent_data[metadata]"),
         description=as_str(data.get("description"), "payment_intent_data[description]"),
         base_url=base_url,
+        line_items=line_items,
     )

@@ -14,17 +14,11 @@ from payments.sandbox import objects
 from payments.sandbox.errors import invalid_request
 from payments.sandbox.events import emit
 from payments.sandbox.ids import new_id
+from payments.sandbox.money import ZERO_DECIMAL
 from payments.sandbox.params import as_bool, as_int, as_metadata, as_str
 from payments.sandbox.store import Account, RefundRecord, Store
 
 REASONS = ("duplicate", "fraudulent", "requested_by_customer")
-# Currencies whose minor unit is the major unit, so amounts print without decimals.
-# fmt: off
-ZERO_DECIMAL = frozenset({
-    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga",
-    "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf",
-})
-# fmt: on
 
 
 def create_refund(

@@ -11,22 +11,29 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
-STARTUP_TIMEOUT_SECONDS = 10.0
+STARTUP_TIMEOUT_SECONDS = 60.0
 
 
 @contextmanager
-def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve `app` with uvicorn on a free port; yields the base URL, stops on exit.
+def serve_in_thread(
+    app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, lifespan: bool = False
+) -> Iterator[str]:
+    """Serve `app` with uvicorn on `port` (0: a free one); yields the base URL, stops on exit.
 
     The socket is bound before the thread starts, so the port is known and taken
-    up front and there is no race for a "free" port number.
+    up front and there is no race for a "free" port number. With `lifespan`, the
+    app's start-up has finished when this yields.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock.bind((host, port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, lifespan="off", log_level="warning", access_log=False, timeout_graceful_shutdown=2
+        app,
+        lifespan="on" if lifespan else "off",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(

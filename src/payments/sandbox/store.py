@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import EllipsisType
 from typing import Any
@@ -23,6 +24,9 @@ AnyAccount = Account | EllipsisType
 """`...` means "every account" in read helpers; None still means the platform."""
 
 
+EventListener = Callable[[dict[str, Any]], None]
+
+
 @dataclass
 class Stored:
     account: Account
@@ -30,14 +34,29 @@ class Stored:
 
 
 @dataclass(frozen=True)
+class LineItem:
+    """One line of a session as the hosted page shows it (Stripe keeps these off the session)."""
+
+    name: str
+    quantity: int
+    unit_amount: int
+    currency: str
+
+    @property
+    def amount(self) -> int:
+        return self.unit_amount * self.quantity
+
+
+@dataclass(frozen=True)
 class SessionPlan:
-    """What Checkout will create when the buyer pays: request data not shown on the session."""
+    """Request data not shown on the session: what to create on payment, what the page lists."""
 
     application_fee_amount: int | None
     transfer_destination: str | None
     payment_intent_metadata: dict[str, str]
     description: str | None
     base_url: str
+    line_items: tuple[LineItem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +76,7 @@ class Store:
         self._events: list[dict[str, Any]] = []
         self._refunds: list[RefundRecord] = []
         self._plans: dict[str, SessionPlan] = {}
+        self._listeners: list[EventListener] = []
 
     def clear(self) -> None:
         with self.lock:
@@ -99,11 +119,21 @@ class Store:
                 if stored.obj["object"] == object_name and _matches(stored.account, account)
             ]
 
+    def subscribe(self, listener: EventListener) -> None:
+        """Call `listener` with each event recorded from now on (survives `clear`).
+
+        It runs under the lock, in recording order, so it must only hand the event on.
+        """
+        with self.lock:
+            self._listeners.append(listener)
+
     def add_event(self, event: dict[str, Any]) -> None:
         """Events are objects too (`GET /v1/events/{id}`), and also kept in creation order."""
         with self.lock:
             self._events.append(event)
             self._objects[event["id"]] = Stored(event.get("account"), event)
+            for listener in self._listeners:
+                listener(event)
 
     def events(self, account: AnyAccount = ...) -> list[dict[str, Any]]:
         """Live events, oldest first; an event's account is its `account` key."""

@@ -1,9 +1,11 @@
 """FakeStripe: a local Stripe-compatible server plus the controls tests and sandbox mode need.
 
 The real `stripe` SDK talks to `fake.app` over HTTP (point `base_addresses["api"]`
-at the URL from `serve_in_thread`). The Python methods play the parts Stripe and
-the buyer play outside the API: paying or abandoning a Checkout Session, emitting
-and signing webhook events, and injecting failures.
+at the URL from `serve_in_thread`). A buyer pays on the hosted page at the
+session's `url`; the Python methods play the same parts from code: paying or
+abandoning a Checkout Session, emitting and signing webhook events, injecting
+failures. Once `configure_delivery` names the endpoints, every recorded event is
+also POSTed to them, signed and retried like Stripe, with chaos on demand.
 """
 
 from __future__ import annotations
@@ -11,15 +13,22 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.applications import Starlette
 
 from payments.sandbox import checkout, events
 from payments.sandbox.app import create_app
+from payments.sandbox.background import BackgroundLoop, Pending
+from payments.sandbox.buyer import Buyer
+from payments.sandbox.chaos import Chaos, ChaosSettings
 from payments.sandbox.checkout import FreePaymentStatus, Outcome
+from payments.sandbox.control import Control
+from payments.sandbox.delivery import DEFAULT_RETRY_DELAYS, Deliverer, DeliveryAttempt
 from payments.sandbox.errors import ApiError
 from payments.sandbox.faults import Faults
+from payments.sandbox.hosted_checkout import HostedCheckout
 from payments.sandbox.idempotency import IdempotencyKeys
 from payments.sandbox.recording import RecordedRequest, RequestLog
 from payments.sandbox.server import serve_in_thread
@@ -27,6 +36,8 @@ from payments.sandbox.signing import sign_payload
 from payments.sandbox.store import Account, AnyAccount, RefundRecord, Store
 
 __all__ = [
+    "Chaos",
+    "DeliveryAttempt",
     "FakeStripe",
     "RecordedRequest",
     "RefundRecord",
@@ -39,12 +50,27 @@ class FakeStripe:
     """One sandbox Stripe: its objects, events, request log and fault injections.
 
     All state is guarded by locks: the server runs in its own thread and event
-    loop while callers inspect and drive it from another.
+    loop while callers inspect and drive it from another. Work that happens later
+    (webhook deliveries, delayed-payment settlements) runs on a background thread
+    of its own, started on first use; `close()` stops it.
     """
 
     def __init__(
-        self, *, webhook_secret: str, connect_webhook_secret: str, livemode: bool = False
+        self,
+        *,
+        webhook_secret: str,
+        connect_webhook_secret: str,
+        livemode: bool = False,
+        free_payment_status: FreePaymentStatus = "no_payment_required",
+        async_settle_seconds: float = 2.0,
+        public_url: str | None = None,
     ) -> None:
+        """`free_payment_status`: what a 100% promotion code leaves on the session.
+
+        `async_settle_seconds`: how long a bank debit chosen on the hosted page takes
+        to settle by itself. `public_url`: the base of session URLs, when browsers
+        reach the sandbox at another address than the SDK (default: the request's).
+        """
         self.webhook_secret = webhook_secret
         self.connect_webhook_secret = connect_webhook_secret
         self.livemode = livemode
@@ -52,16 +78,52 @@ class FakeStripe:
         self._keys = IdempotencyKeys()
         self._faults = Faults()
         self._requests = RequestLog()
+        self._chaos = ChaosSettings()
+        self._background = BackgroundLoop(name="sandbox-background")
+        self._pending = Pending()
+        self._deliverer = Deliverer(
+            sign=self.signed, chaos=self._chaos, background=self._background, pending=self._pending
+        )
+        self._store.subscribe(self._deliverer.submit)
+        self._buyer = Buyer(
+            self._store,
+            background=self._background,
+            pending=self._pending,
+            free_payment_status=free_payment_status,
+            settle_seconds=async_settle_seconds,
+        )
+        pages = [
+            *HostedCheckout(self._store, self._buyer, self._chaos).routes(),
+            *Control(self._store, self._buyer, self._chaos, self._deliverer).routes(),
+        ]
         self.app: Starlette = create_app(
-            self._store, keys=self._keys, faults=self._faults, requests=self._requests
+            self._store,
+            keys=self._keys,
+            faults=self._faults,
+            requests=self._requests,
+            pages=pages,
+            public_url=public_url,
         )
 
     def reset(self) -> None:
-        """Forget objects, events, recorded requests, idempotency keys and injected faults."""
+        """Forget objects, events, requests, idempotency keys, faults, chaos and deliveries.
+
+        Deliveries and settlements still scheduled are dropped; where events are
+        delivered (`configure_delivery`) is configuration and stays.
+        """
+        self._pending.reset()
+        self._deliverer.clear()
+        self._chaos.clear()
         self._store.clear()
         self._keys.clear()
         self._faults.clear()
         self._requests.clear()
+
+    def close(self) -> None:
+        """Stop the background thread (deliveries in flight are abandoned); safe to repeat."""
+        self._pending.reset()
+        self._deliverer.close()
+        self._background.stop()
 
     # What the server was sent
 
@@ -106,12 +168,16 @@ class FakeStripe:
         session_id: str,
         outcome: Outcome = "paid",
         *,
-        free_payment_status: FreePaymentStatus = "no_payment_required",
+        free_payment_status: FreePaymentStatus | None = None,
     ) -> dict[str, Any]:
         """Finish Checkout: "paid" by card, "free" via a 100% promotion code, or "async".
 
         Records `checkout.session.completed`; raises ValueError unless the session is open.
+        A free order's payment_status defaults to the constructor's `free_payment_status`.
+        Unlike the hosted page's bank debit, "async" does not settle by itself.
         """
+        if free_payment_status is None:
+            free_payment_status = self._buyer.free_payment_status
         return copy.deepcopy(
             checkout.complete(self._store, session_id, outcome, free_payment_status)
         )
@@ -178,6 +244,44 @@ class FakeStripe:
         body = json.dumps(event).encode()
         signature = sign_payload(body, secret, int(time.time()) if timestamp is None else timestamp)
         return body, {"Stripe-Signature": signature, "Content-Type": "application/json"}
+
+    # Webhook delivery and chaos
+
+    def configure_delivery(
+        self,
+        platform_url: str | None,
+        connect_url: str | None,
+        *,
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+    ) -> None:
+        """POST every event recorded from now on to its endpoint, signed as by `signed()`.
+
+        Connect events go to `connect_url`, others to `platform_url`; None for one
+        leaves those events undelivered, None for both turns delivery off (the
+        default, for tests that deliver by hand). A non-2xx answer or a network
+        error is retried after each of `retry_delays` in turn, then given up.
+        """
+        self._deliverer.configure(platform_url, connect_url, retry_delays)
+
+    def set_chaos(self, chaos: Chaos, session_id: str | None = None) -> None:
+        """Misbehave when delivering: for one session's events, or by default (None).
+
+        A per-session setting wins over the default; it applies to events recorded
+        after the call.
+        """
+        self._chaos.set(chaos, session_id)
+
+    @property
+    def deliveries(self) -> list[DeliveryAttempt]:
+        """Every delivery attempt so far, in the order they were made."""
+        return self._deliverer.attempts()
+
+    def wait_for_deliveries(self, timeout: float) -> bool:
+        """Block until no delivery or settlement is pending or scheduled; False on timeout.
+
+        Events held back by chaos `reorder` count as pending until they are sent.
+        """
+        return self._pending.wait_idle(timeout)
 
     # Fault injection
 

@@ -1,0 +1,120 @@
+"""`/_sandbox/...`: driving the sandbox from another process (browser tests, `payments demo`).
+
+The same controls FakeStripe offers in Python, as JSON over HTTP. They take the
+API's secret key, because they can complete payments: anyone who can reach the
+port should not be able to mark orders paid without it. Errors use Stripe's
+envelope so one client-side error path handles both these and /v1.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from payments.sandbox.api_keys import check_api_key
+from payments.sandbox.buyer import SCRIPTED_OUTCOMES, Buyer, ScriptedOutcome, SessionClosed
+from payments.sandbox.chaos import Chaos, ChaosSettings
+from payments.sandbox.delivery import Deliverer
+from payments.sandbox.errors import ApiError, invalid_request, resource_missing
+from payments.sandbox.store import Store
+
+Endpoint = Callable[[Request], Awaitable[Any]]
+
+
+class Control:
+    def __init__(
+        self, store: Store, buyer: Buyer, chaos: ChaosSettings, deliverer: Deliverer
+    ) -> None:
+        self._store = store
+        self._buyer = buyer
+        self._chaos = chaos
+        self._deliverer = deliverer
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/_sandbox/chaos", self._guarded(self._set_chaos), methods=["POST"]),
+            Route("/_sandbox/deliveries", self._guarded(self._deliveries), methods=["GET"]),
+            Route("/_sandbox/sessions/{id}", self._guarded(self._session), methods=["GET"]),
+            Route(
+                "/_sandbox/sessions/{id}/complete",
+                self._guarded(self._complete),
+                methods=["POST"],
+            ),
+        ]
+
+    def _guarded(self, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        """Authenticate like /v1 and answer errors in Stripe's envelope."""
+
+        async def guarded(request: Request) -> Response:
+            try:
+                check_api_key(
+                    request.headers.get("authorization", ""), livemode=self._store.livemode
+                )
+                return JSONResponse(await endpoint(request))
+            except ApiError as error:
+                return JSONResponse(error.envelope(), status_code=error.status)
+
+        return guarded
+
+    async def _set_chaos(self, request: Request) -> dict[str, Any]:
+        body = await _json_object(request)
+        session_id = body.pop("session_id", None)
+        if session_id is not None:
+            if not isinstance(session_id, str):
+                raise invalid_request("session_id must be a string or null.", param="session_id")
+            self._session_copy(session_id)  # 404 for a mistyped id, not a silent no-op
+        try:
+            chaos = Chaos.from_json(body)
+        except (TypeError, ValueError) as error:
+            raise invalid_request(str(error)) from error
+        self._chaos.set(chaos, session_id)
+        return {"session_id": session_id, "chaos": chaos.to_json()}
+
+    async def _deliveries(self, request: Request) -> list[dict[str, Any]]:
+        return [attempt.to_json() for attempt in self._deliverer.attempts()]
+
+    async def _session(self, request: Request) -> dict[str, Any]:
+        return self._session_copy(request.path_params["id"])
+
+    async def _complete(self, request: Request) -> dict[str, Any]:
+        session_id = request.path_params["id"]
+        outcome = (await _json_object(request)).get("outcome")
+        if outcome not in SCRIPTED_OUTCOMES:
+            raise invalid_request(
+                f"outcome must be one of {', '.join(SCRIPTED_OUTCOMES)}; got {outcome!r}.",
+                param="outcome",
+            )
+        scripted: ScriptedOutcome = outcome
+        try:
+            return self._buyer.finish(session_id, scripted)
+        except KeyError:
+            raise resource_missing("checkout.session", session_id) from None
+        except SessionClosed:
+            status = self._session_copy(session_id)["status"]
+            raise invalid_request(
+                f"Checkout Session {session_id} is {status}, not open; it cannot be completed."
+            ) from None
+
+    def _session_copy(self, session_id: str) -> dict[str, Any]:
+        with self._store.lock:
+            stored = self._store.lookup(session_id)
+            if stored is None or stored.obj["object"] != "checkout.session":
+                raise resource_missing("checkout.session", session_id)
+            return copy.deepcopy(stored.obj)
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        raise invalid_request("The request body must be JSON.") from None
+    if not isinstance(body, dict):
+        raise invalid_request("The request body must be a JSON object.")
+    return body
