@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
+            server_default=sa.text("CURRENT_TIMESTAMP"),
             nullable=False,
         ),
         sa.CheckConstraint(
@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.Column(
             "received_at",
             sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
+            server_default=sa.text("CURRENT_TIMESTAMP"),
             nullable=False,
         ),
         sa.PrimaryKeyConstraint("provider", "event_id", name=op.f("pk_webhook_events")),
@@ -78,13 +78,13 @@ def upgrade() -> None:
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
+            server_default=sa.text("CURRENT_TIMESTAMP"),
             nullable=False,
         ),
         sa.Column(
             "updated_at",
             sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
+            server_default=sa.text("CURRENT_TIMESTAMP"),
             nullable=False,
         ),
         sa.Column("paid_at", sa.DateTime(timezone=True), nullable=True),
@@ -108,6 +108,7 @@ def upgrade() -> None:
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_orders_seller_id"), ["seller_id"], unique=False)
         batch_op.create_index("ix_orders_status_created_at", ["status", "created_at"], unique=False)
+        batch_op.create_index("ix_orders_created_at", ["created_at"], unique=False)
 
     op.create_table(
         "products",
@@ -120,7 +121,7 @@ def upgrade() -> None:
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
+            server_default=sa.text("CURRENT_TIMESTAMP"),
             nullable=False,
         ),
         sa.CheckConstraint("stock IS NULL OR stock >= 0", name=op.f("ck_products_stock")),
@@ -167,7 +168,7 @@ def upgrade() -> None:
         sa.Column(
             "next_attempt_at",
             sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
+            server_default=sa.text("CURRENT_TIMESTAMP"),
             nullable=False,
         ),
         sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
@@ -175,7 +176,7 @@ def upgrade() -> None:
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
+            server_default=sa.text("CURRENT_TIMESTAMP"),
             nullable=False,
         ),
         sa.ForeignKeyConstraint(
@@ -206,7 +207,7 @@ def upgrade() -> None:
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
+            server_default=sa.text("CURRENT_TIMESTAMP"),
             nullable=False,
         ),
         sa.ForeignKeyConstraint(
@@ -246,6 +247,7 @@ def downgrade() -> None:
     op.drop_table("products")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_index("ix_orders_status_created_at")
+        batch_op.drop_index("ix_orders_created_at")
         batch_op.drop_index(batch_op.f("ix_orders_seller_id"))
 
     op.drop_table("orders")

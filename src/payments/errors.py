@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = structlog.get_logger(__name__)
@@ -82,6 +82,10 @@ class MixedCurrencies(InvalidRequest):
     code = "mixed_currencies"
 
 
+class AmountTooLarge(InvalidRequest):
+    code = "amount_too_large"
+
+
 class PayloadTooLarge(PaymentsError):
     status_code = 413
     code = "payload_too_large"
@@ -132,9 +136,14 @@ def install_error_handlers(app: FastAPI) -> None:
             problems.append(f"{where}: {err['msg']}" if where else err["msg"])
         return JSONResponse(_body("invalid_request", "; ".join(problems)), status_code=422)
 
-    async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
-        # Clients (and Stripe) retry a 503; nothing was committed.
-        log.error("database.unavailable", error=type(exc).__name__, detail=str(exc)[:300])
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        # Only an unreachable database is worth a retry (Stripe retries a 503 for days);
+        # anything else is a bug and must surface as one. Nothing was committed either way.
+        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+        if not _is_outage(exc):
+            log.error("database.error", error=type(exc).__name__, sqlstate=sqlstate)
+            raise exc
+        log.error("database.unavailable", error=type(exc).__name__, sqlstate=sqlstate)
         return JSONResponse(
             _body("service_unavailable", "the database is unavailable; retry later"),
             status_code=503,
@@ -142,4 +151,19 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     for error in (DBAPIError, PoolTimeout, OSError):
-        app.add_exception_handler(error, _database_unavailable)
+        app.add_exception_handler(error, _database_error)
+
+
+# SQLSTATE classes of an unavailable server: connection exception, operator
+# intervention (shutdown, starting up), insufficient resources.
+_OUTAGE_SQLSTATES = ("08", "57P", "53")
+
+
+def _is_outage(exc: Exception) -> bool:
+    """Connection-level failures: refused, dropped, shutting down, pool exhausted."""
+    if isinstance(exc, OSError | PoolTimeout | OperationalError | InterfaceError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    return exc.connection_invalidated or sqlstate.startswith(_OUTAGE_SQLSTATES)

@@ -2,7 +2,7 @@
 
 Money is integer minor units plus an ISO 4217 currency. Statuses are strings
 guarded by CHECK constraints; which transitions are allowed lives in
-`payments.checkout.states`, and every transition is a conditional UPDATE.
+`payments.orders.states`, and every transition is a conditional UPDATE.
 """
 
 from __future__ import annotations
@@ -84,7 +84,9 @@ class Seller(Base):
     stripe_account_id: Mapped[str] = mapped_column(String(64), unique=True)
     charge_type: Mapped[str] = mapped_column(String(16))
     fee_bps: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.current_timestamp()
+    )
 
 
 class Product(Base):
@@ -101,7 +103,9 @@ class Product(Base):
     currency: Mapped[str] = mapped_column(String(3))
     stock: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
     seller_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sellers.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.current_timestamp()
+    )
 
 
 class Order(Base):
@@ -113,6 +117,7 @@ class Order(Base):
         ),
         CheckConstraint("amount_total >= 0", name="amount_total"),
         Index("ix_orders_status_created_at", "status", "created_at"),
+        Index("ix_orders_created_at", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -133,9 +138,11 @@ class Order(Base):
     cancel_reason: Mapped[str | None] = mapped_column(String(32))
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.current_timestamp()
+    )
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+        DateTime(timezone=True), server_default=func.current_timestamp(), onupdate=func.now()
     )
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -166,7 +173,9 @@ class Refund(Base):
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.current_timestamp()
+    )
 
 
 class WebhookEvent(Base):
@@ -182,7 +191,7 @@ class WebhookEvent(Base):
     livemode: Mapped[bool] = mapped_column(Boolean)
     outcome: Mapped[str] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
+        DateTime(timezone=True), server_default=func.current_timestamp()
     )
 
 
@@ -211,8 +220,10 @@ class OutboxMessage(Base):
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
+        DateTime(timezone=True), server_default=func.current_timestamp()
     )
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.current_timestamp()
+    )

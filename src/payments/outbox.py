@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db import OUTBOX_WRITTEN, Database, insert_for
@@ -35,7 +35,6 @@ from payments.providers.base import (
 log = structlog.get_logger(__name__)
 
 REFUND = "refund"
-LEASE = timedelta(minutes=2)  # a claimed message is retried if its worker dies
 MAX_BACKOFF_SECONDS = 3600
 
 
@@ -63,11 +62,19 @@ def backoff(attempts: int) -> timedelta:
 
 class OutboxWorker:
     def __init__(
-        self, database: Database, provider: PaymentProvider, *, poll_seconds: float = 5.0
+        self,
+        database: Database,
+        provider: PaymentProvider,
+        *,
+        poll_seconds: float = 5.0,
+        lease: timedelta = timedelta(minutes=5),
     ) -> None:
+        """`lease` must outlast one delivery, provider retries included: a message
+        whose worker died is claimed again once it runs out."""
         self._database = database
         self._provider = provider
         self._poll_seconds = poll_seconds
+        self._lease = lease
         self._wake = asyncio.Event()
         self._handlers: dict[str, Callable[[OutboxMessage], Awaitable[None]]] = {
             REFUND: self._send_refund,
@@ -79,13 +86,13 @@ class OutboxWorker:
     async def run(self) -> None:
         """Deliver due messages until cancelled; woken at once after a commit that queued one."""
         while True:
+            self._wake.clear()  # before draining, so a wake during the drain is not lost
             try:
                 await self.drain()
             except Exception:  # the database may be down: keep the loop alive
                 log.exception("outbox.drain_failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
-            self._wake.clear()
 
     async def drain(self, *, limit: int = 100) -> int:
         """Deliver the messages that are due now; returns how many were attempted."""
@@ -102,7 +109,7 @@ class OutboxWorker:
         now = datetime.now(UTC)
         due = (
             select(OutboxMessage.id)
-            .where(OutboxMessage.done_at.is_(None), OutboxMessage.next_attempt_at <= now)
+            .where(OutboxMessage.done_at.is_(None), OutboxMessage.next_attempt_at <= func.now())
             .order_by(OutboxMessage.next_attempt_at)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -115,7 +122,7 @@ class OutboxWorker:
                     .where(OutboxMessage.id == due)
                     .values(
                         attempts=OutboxMessage.attempts + 1,
-                        next_attempt_at=now + LEASE,
+                        next_attempt_at=now + self._lease,
                     )
                     .returning(OutboxMessage)
                     .execution_options(synchronize_session=False)
@@ -125,7 +132,11 @@ class OutboxWorker:
     async def _deliver(self, message: OutboxMessage) -> None:
         try:
             await self._handlers[message.kind](message)
-        except (ProviderUnavailable, ProviderRejected) as exc:
+        except ProviderUnavailable as exc:
+            await self._retry_later(message, str(exc))
+        except ProviderRejected as exc:
+            # Stripe refused: retrying the same call rarely helps, so an operator must look.
+            log.error("outbox.rejected", message_id=message.id, kind=message.kind, error=str(exc))
             await self._retry_later(message, str(exc))
         except Exception as exc:
             log.exception("outbox.handler_failed", message_id=message.id, kind=message.kind)
@@ -164,6 +175,7 @@ class OutboxWorker:
             ).one()
         order, seller = row
         result = await self._refund_at_provider(order, seller, message)
+        reason = str(message.payload.get("reason", "requested"))
         async with self._database.transaction() as session:
             if result is not None:
                 insert = insert_for(session)
@@ -174,7 +186,7 @@ class OutboxWorker:
                         provider_refund_id=result.refund_id,
                         amount=result.amount,
                         currency=order.currency,
-                        reason=message.payload.get("reason", "requested"),
+                        reason=reason,
                         status=result.status,
                     )
                     .on_conflict_do_nothing(index_elements=["provider_refund_id"])
@@ -210,7 +222,8 @@ class OutboxWorker:
         try:
             return await self._provider.refund(request)
         except ProviderRejected as exc:
-            if exc.code == "charge_already_refunded":
-                log.warning("refund.already_refunded", order_id=str(order.id))
-                return None
-            raise
+            if exc.code != "charge_already_refunded":
+                raise
+            # Refunded by someone else (e.g. in the Dashboard): the money is back all the same.
+            log.warning("refund.already_refunded", order_id=str(order.id))
+            return RefundResult(refund_id=None, amount=order.amount_paid, status="already_refunded")

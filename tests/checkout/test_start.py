@@ -37,6 +37,7 @@ async def test_platform_checkout_is_priced_from_the_catalog(shop: Shop, db) -> N
     assert create.form["client_reference_id"] == answer["order_id"]
     assert create.form["metadata"]["order_id"] == answer["order_id"]
     assert "{CHECKOUT_SESSION_ID}" in create.form["success_url"]
+    assert create.form["allow_promotion_codes"] == "true"
     assert "application_fee_amount" not in create.form.get("payment_intent_data", {})
     assert create.idempotency_key == f"checkout-session:{answer['order_id']}"
     order = await shop.order(answer["order_id"])
@@ -268,3 +269,47 @@ async def test_concurrent_requests_with_one_key_create_one_order(shop: Shop, db)
     assert all(c == created[0] for c in created)
     assert await db.fetchval("SELECT count(*) FROM orders") == 1
     assert len(shop.fake.sessions()) == 1
+
+
+async def test_order_total_above_what_stripe_takes_is_refused(shop: Shop, db) -> None:
+    """Stripe takes at most 8 digits of minor units; a bigger cart is a clear 422."""
+    product = await shop.product(unit_amount=99_999_999, stock=None)
+
+    response = await shop.client.post(
+        "/checkout/sessions", json={"items": [{"product_id": product["id"], "quantity": 2}]}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "amount_too_large"
+    assert await db.fetchval("SELECT count(*) FROM orders") == 0
+
+
+async def test_retry_while_the_first_request_is_at_stripe_gets_409(shop: Shop, db) -> None:
+    """Stripe's idempotency_key_in_use becomes our 409 with Retry-After; still one order."""
+    product = await shop.product()
+    shop.fake.delay_next(1, 1.0, path_prefix="/v1/checkout/sessions")
+    body = {"items": [{"product_id": product["id"], "quantity": 1}]}
+    headers = {"Idempotency-Key": "cart-47"}
+
+    slow = asyncio.create_task(shop.client.post("/checkout/sessions", json=body, headers=headers))
+    await wait_until(lambda: any(r.path == "/v1/checkout/sessions" for r in shop.fake.requests))
+    retry = await shop.client.post("/checkout/sessions", json=body, headers=headers)
+    first = await slow
+
+    assert retry.status_code == 409
+    assert retry.json()["error"]["code"] == "idempotency_key_in_use"
+    assert retry.headers["retry-after"] == "1"
+    assert first.status_code == 201
+    assert await db.fetchval("SELECT count(*) FROM orders") == 1
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"checkout_success_url": "https://shop.example/thanks?cs={CHECKOUT_SESSION_ID}"}],
+)
+async def test_configured_success_url_is_sent_to_stripe(shop: Shop) -> None:
+    """Shops can send buyers back to their own page; the placeholder is kept for Stripe."""
+    await shop.checkout(await shop.product())
+
+    [create] = session_creates(shop)
+    assert create.form["success_url"] == "https://shop.example/thanks?cs={CHECKOUT_SESSION_ID}"

@@ -21,6 +21,21 @@ async def test_verify_alone_confirms_a_paid_session(shop: Shop) -> None:
     assert (await shop.order(checkout["order_id"]))["confirmed_via"] == "verify"
 
 
+async def test_verify_of_a_settled_order_does_not_ask_stripe_again(shop: Shop) -> None:
+    """Once paid, verify answers from the database (a public endpoint must not drain Stripe)."""
+    product = await shop.product(stock=2)
+    checkout = await shop.checkout(product)
+    shop.fake.complete_session(checkout["session_id"], outcome="paid")
+    await shop.deliver(shop.fake.last_event("checkout.session.completed"))
+    calls_before = len(shop.fake.requests)
+
+    for _ in range(3):
+        response = await shop.verify(checkout["session_id"])
+        assert response.json()["paid"] is True
+
+    assert len(shop.fake.requests) == calls_before
+
+
 async def test_webhook_after_verify_is_a_no_op(shop: Shop) -> None:
     """The late webhook finds the order paid and takes no more stock."""
     product = await shop.product(stock=2)

@@ -3,6 +3,8 @@ the last unit sold twice, and refunds through the outbox."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.conftest import Shop, wait_until
@@ -72,13 +74,15 @@ async def test_no_payment_required_outside_payment_mode_is_not_a_payment(
 
 async def test_no_payment_required_with_an_amount_is_not_a_payment(shop: Shop) -> None:
     """no_payment_required only means free when nothing was due and nothing was charged."""
-    _product, checkout = await start(shop)
+    product, checkout = await start(shop)
     session = dict(shop.fake.get_session(checkout["session_id"]))
     session.update(status="complete", payment_status="no_payment_required", amount_total=2500)
 
-    await shop.deliver(shop.fake.make_event("checkout.session.completed", session))
+    response = await shop.deliver(shop.fake.make_event("checkout.session.completed", session))
 
+    assert response.json()["outcome"] == "not_a_payment"
     assert (await shop.order(checkout["order_id"]))["status"] == "pending"
+    assert await shop.stock(product) == 5
 
 
 async def test_async_payment_stays_processing_then_succeeds(shop: Shop) -> None:
@@ -154,14 +158,16 @@ async def test_expired_session_ends_an_open_order(shop: Shop) -> None:
 
 async def test_expired_event_after_payment_changes_nothing(shop: Shop) -> None:
     """A paid order stays paid whatever arrives later."""
-    _product, checkout = await start(shop)
+    product, checkout = await start(shop)
     session = shop.fake.complete_session(checkout["session_id"], outcome="paid")
     await shop.deliver(shop.fake.last_event("checkout.session.completed"))
     expired = dict(session, status="expired")
 
-    await shop.deliver(shop.fake.make_event("checkout.session.expired", expired))
+    response = await shop.deliver(shop.fake.make_event("checkout.session.expired", expired))
 
+    assert response.json()["outcome"] == "already_processed"
     assert (await shop.order(checkout["order_id"]))["status"] == "paid"
+    assert await shop.stock(product) == 4
 
 
 async def test_last_unit_sold_twice_refunds_the_later_order_exactly_once(shop: Shop, db) -> None:
@@ -333,3 +339,84 @@ async def test_background_worker_sends_refunds_without_being_asked(
 
             await wait_until(refunded)
             assert len(fake_stripe.refunds()) == 1
+
+
+async def sold_twice(shop: Shop, *, seller: dict | None = None) -> tuple[dict, dict]:
+    """Two buyers both paid for the last unit; returns (first, second) checkouts."""
+    product = await shop.product(stock=1, seller=seller)
+    first, second = await shop.checkout(product), await shop.checkout(product)
+    for checkout in (first, second):
+        shop.fake.complete_session(checkout["session_id"], outcome="paid")
+        await shop.deliver(shop.fake.last_event("checkout.session.completed"))
+    return first, second
+
+
+async def test_refund_stripe_refuses_stays_pending_and_is_retried(shop: Shop, db) -> None:
+    """A refused refund keeps the order refund_pending, records why, and is tried again."""
+    _first, second = await sold_twice(shop)
+    shop.fake.fail_next(
+        1,
+        status=400,
+        error_type="invalid_request_error",
+        code="charge_disputed",
+        path_prefix="/v1/refunds",
+    )
+
+    await shop.drain_outbox()
+
+    assert (await shop.order(second["order_id"]))["status"] == "refund_pending"
+    row = await db.fetchrow("SELECT attempts, done_at, last_error FROM outbox")
+    assert row["done_at"] is None
+    assert "charge_disputed" in row["last_error"]
+    await db.execute("UPDATE outbox SET next_attempt_at = now()")
+    await shop.drain_outbox()
+    assert (await shop.order(second["order_id"]))["status"] == "refunded"
+    assert len(shop.fake.refunds()) == 1
+
+
+async def test_worker_that_dies_mid_delivery_is_replaced_after_its_lease(shop: Shop, db) -> None:
+    """A claimed message whose worker vanished is delivered by another once the lease ends."""
+    _first, second = await sold_twice(shop)
+    crashed = await shop.app.state.outbox._claim()  # claimed, then the worker "dies"
+    assert crashed is not None
+
+    assert await shop.drain_outbox() == 0  # still leased to the dead worker
+    await db.execute("UPDATE outbox SET next_attempt_at = now()")  # the lease runs out
+    assert await shop.drain_outbox() == 1
+
+    assert (await shop.order(second["order_id"]))["status"] == "refunded"
+    assert len(shop.fake.refunds()) == 1
+
+
+async def test_two_workers_draining_at_once_send_one_refund(shop: Shop) -> None:
+    """Replicas share the outbox: SKIP LOCKED claims give each message to one worker."""
+    from payments.outbox import OutboxWorker
+
+    _first, second = await sold_twice(shop)
+    other = OutboxWorker(shop.app.state.database, shop.app.state.provider)
+
+    attempted = await asyncio.gather(shop.drain_outbox(), other.drain(), shop.drain_outbox())
+
+    assert sum(attempted) == 1
+    assert (await shop.order(second["order_id"]))["status"] == "refunded"
+    assert len(shop.fake.refunds()) == 1
+
+
+async def test_charge_refunded_elsewhere_closes_the_order(shop: Shop) -> None:
+    """If Stripe says the charge is already refunded, the order ends refunded, recorded so."""
+    _first, second = await sold_twice(shop)
+    shop.fake.fail_next(
+        1,
+        status=400,
+        error_type="invalid_request_error",
+        code="charge_already_refunded",
+        path_prefix="/v1/refunds",
+    )
+
+    await shop.drain_outbox()
+
+    order = await shop.order(second["order_id"])
+    assert order["status"] == "refunded"
+    assert [(r["status"], r["provider_refund_id"]) for r in order["refunds"]] == [
+        ("already_refunded", None)
+    ]

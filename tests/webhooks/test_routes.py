@@ -31,9 +31,10 @@ async def test_signed_completed_event_confirms_the_order(shop: Shop, db) -> None
     assert order["amount_paid"] == 2500
     assert order["provider_payment_id"].startswith("pi_")
     assert await shop.stock(product) == 4
-    assert await db.fetchval(
-        "SELECT outcome FROM webhook_events WHERE event_id=$1", event["id"]
-    ) == ("applied")
+    stored = await db.fetchrow(
+        "SELECT outcome, endpoint FROM webhook_events WHERE event_id=$1", event["id"]
+    )
+    assert (stored["outcome"], stored["endpoint"]) == ("paid", "platform")
 
 
 async def test_duplicate_event_is_a_recorded_no_op(shop: Shop, db) -> None:
@@ -82,10 +83,10 @@ async def test_event_from_another_account_confirms_nothing(shop: Shop, db) -> No
     assert await db.fetchval("SELECT outcome FROM webhook_events") == "account_mismatch"
 
 
-async def test_platform_event_for_a_direct_charge_session_confirms_nothing(shop: Shop) -> None:
+async def test_platform_event_for_a_direct_charge_session_confirms_nothing(shop: Shop, db) -> None:
     """A direct-charge session only counts when its event comes from the seller's account."""
     seller = await shop.seller("direct")
-    product = await shop.product(seller=seller)
+    product = await shop.product(seller=seller, stock=3)
     checkout = await shop.checkout(product)
     session = shop.fake.complete_session(checkout["session_id"], outcome="paid")
     platform_event = shop.fake.make_event("checkout.session.completed", session, account=None)
@@ -93,7 +94,65 @@ async def test_platform_event_for_a_direct_charge_session_confirms_nothing(shop:
     response = await shop.deliver(platform_event)
 
     assert response.status_code == 200
+    assert response.json()["outcome"] == "account_mismatch"
+    assert await db.fetchval("SELECT outcome FROM webhook_events") == "account_mismatch"
     assert (await shop.order(checkout["order_id"]))["status"] == "pending"
+    assert await shop.stock(product) == 3
+
+
+async def test_connect_endpoint_refuses_the_platform_secret(shop: Shop, db) -> None:
+    """Each endpoint checks its own secret: a Connect event signed with the platform's is 400."""
+    seller = await shop.seller("direct")
+    checkout = await shop.checkout(await shop.product(seller=seller))
+    shop.fake.complete_session(checkout["session_id"], outcome="paid")
+    event = shop.fake.last_event("checkout.session.completed")
+    body, headers = shop.fake.signed(event, secret=WEBHOOK_SECRET)
+
+    response = await shop.client.post("/webhooks/stripe/connect", content=body, headers=headers)
+
+    assert response.status_code == 400
+    assert await db.fetchval("SELECT count(*) FROM webhook_events") == 0
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"stripe_webhook_secret": f"whsec_new_secret,{WEBHOOK_SECRET}"}]
+)
+async def test_old_secret_still_accepted_while_rotating(shop: Shop) -> None:
+    """During a rotation both secrets verify, so no event is lost in between."""
+    _product, _checkout, event = await paid_platform_order(shop)
+
+    old = await shop.deliver(event)
+    body, headers = shop.fake.signed(
+        shop.fake.make_event("customer.created", {"id": "cus_1"}), secret="whsec_new_secret"
+    )
+    new = await shop.client.post("/webhooks/stripe", content=body, headers=headers)
+
+    assert old.json()["outcome"] == "paid"
+    assert new.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"amount_total": 10**20},
+        {"amount_total": -5},
+        {"payment_intent": "pi_" + "x" * 400},
+        {"id": "cs_" + "x" * 400},
+    ],
+)
+async def test_signed_event_with_unusable_values_is_recorded_not_applied(
+    shop: Shop, db, change
+) -> None:
+    """Absurd values in a signed event answer 200 (no endless retries), change nothing."""
+    product, checkout, event = await paid_platform_order(shop)
+    session = {**event["data"]["object"], **change}
+
+    response = await shop.deliver(shop.fake.make_event("checkout.session.completed", session))
+
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "unusable_event"
+    assert (await shop.order(checkout["order_id"]))["status"] == "pending"
+    assert await shop.stock(product) == 5
 
 
 async def test_livemode_mismatch_is_recorded_and_ignored(shop: Shop, db) -> None:
@@ -218,6 +277,7 @@ async def test_stale_signature_is_refused(shop: Shop, db) -> None:
         b'{"id": "evt_1", "type": "x", "data": {"object": "nope"}}',
         json.dumps({"id": "e" * 300, "type": "x", "data": {"object": {}}}).encode(),
         b"\xff\xfe not utf-8",
+        b"[" * 100_000 + b"]" * 100_000,
     ],
 )
 async def test_signed_body_that_is_not_an_event_is_refused(shop: Shop, db, payload) -> None:

@@ -22,7 +22,7 @@ class SellerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
-    stripe_account_id: Annotated[str, StringConstraints(pattern=r"^acct_[A-Za-z0-9]{1,59}$")]
+    stripe_account_id: Annotated[str, StringConstraints(pattern=r"^acct_[A-Za-z0-9_]{1,59}$")]
     charge_type: ChargeType
     fee_bps: Annotated[
         int, Field(strict=True, ge=0, le=10000, description="Platform fee in basis points")

@@ -12,13 +12,14 @@ from collections import Counter
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payments.catalog.repository import products_by_id
 from payments.checkout.schemas import CheckoutIn, CheckoutOut, VerifyOut
 from payments.config import Settings
-from payments.db import Database, insert_for
+from payments.db import Database
 from payments.errors import (
+    AmountTooLarge,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     MixedCurrencies,
@@ -43,6 +44,11 @@ from payments.providers.base import (
 
 log = structlog.get_logger(__name__)
 
+# Stripe takes at most 8 digits of minor units per payment.
+MAX_ORDER_AMOUNT = 99_999_999
+# The provider has the last word on these; asking it again cannot change them.
+SETTLED = frozenset({OrderStatus.PAID, OrderStatus.REFUND_PENDING, OrderStatus.REFUNDED})
+
 
 @dataclass(frozen=True)
 class _Draft:
@@ -65,26 +71,21 @@ async def start_checkout(
     With an `Idempotency-Key`, a retry returns the same order and session and
     creates nothing new; after a provider failure it completes the same order.
     """
-    fingerprint = _fingerprint(body)
+    fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     draft = await _existing(database, idempotency_key, fingerprint) if idempotency_key else None
     if draft is None:
         draft = await _create_order(database, body, idempotency_key, fingerprint)
-    order = draft.order
-    if order.provider_session_id and order.checkout_url:
-        return _answer(order)
+    if draft.order.provider_session_id and draft.order.checkout_url:
+        return _answer(draft.order)
     created = await _create_session(
         database, provider, settings, draft, retryable=bool(idempotency_key)
     )
     async with database.transaction() as session:
-        await session.execute(
-            update(Order)
-            .where(Order.id == order.id, Order.provider_session_id.is_(None))
-            .values(provider_session_id=created.session_id, checkout_url=created.url)
+        stored = await repository.attach_checkout(
+            session, draft.order.id, created.session_id, created.url
         )
-        stored = await repository.get_order(session, order.id)
-    assert stored is not None  # noqa: S101 (orders are never deleted)
-    log.info("checkout.started", order_id=str(order.id), session_id=stored.provider_session_id)
-    return _answer(stored)
+    log.info("checkout.started", order_id=str(draft.order.id), session_id=created.session_id)
+    return _answer(stored or draft.order)
 
 
 async def verify_checkout(
@@ -95,6 +96,16 @@ async def verify_checkout(
         order = await repository.find_by_session(session, session_id)
     if order is None:
         raise NotFound(f"no checkout session {session_id}")
+    status = OrderStatus(order.status)
+    if status not in SETTLED:  # a settled order needs no call to the provider
+        status = await _confirm_from_provider(database, provider, order) or status
+    return VerifyOut(order_id=order.id, status=status, paid=status is OrderStatus.PAID)
+
+
+async def _confirm_from_provider(
+    database: Database, provider: PaymentProvider, order: Order
+) -> OrderStatus | None:
+    session_id = order.provider_session_id or ""
     try:
         signal = await provider.fetch_checkout(session_id, account=order.provider_account)
     except (ProviderUnavailable, ProviderRejected) as exc:
@@ -102,17 +113,12 @@ async def verify_checkout(
         raise ProviderError("could not reach the payment provider; try again") from exc
     async with database.transaction() as session:
         result = await confirm_payment(session, signal, via=ConfirmedVia.VERIFY)
-    status = result.status or OrderStatus(order.status)
-    return VerifyOut(order_id=order.id, status=status, paid=status is OrderStatus.PAID)
+    return result.status
 
 
 def application_fee(amount: int, fee_bps: int) -> int:
     """The platform's cut in minor units, rounded half up."""
     return (amount * fee_bps + 5_000) // 10_000
-
-
-def _fingerprint(body: CheckoutIn) -> str:
-    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
 
 
 def _answer(order: Order) -> CheckoutOut:
@@ -126,9 +132,7 @@ def _answer(order: Order) -> CheckoutOut:
 
 async def _existing(database: Database, key: str, fingerprint: str) -> _Draft | None:
     async with database.reading() as session:
-        order = (
-            await session.execute(select(Order).where(Order.idempotency_key == key))
-        ).scalar_one_or_none()
+        order = await repository.find_by_idempotency_key(session, key)
         if order is None:
             return None
         if order.request_fingerprint != fingerprint:
@@ -137,13 +141,9 @@ async def _existing(database: Database, key: str, fingerprint: str) -> _Draft | 
 
 
 async def _load_draft(session: AsyncSession, order: Order) -> _Draft:
-    items = (
-        await session.execute(
-            select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.product_id)
-        )
-    ).scalars()
+    items = await repository.items_of(session, order.id)
     seller = await session.get(Seller, order.seller_id) if order.seller_id else None
-    return _Draft(order, list(items), seller)
+    return _Draft(order, items, seller)
 
 
 async def _create_order(
@@ -157,28 +157,24 @@ async def _create_order(
         seller_id = products[0].seller_id
         seller = await session.get(Seller, seller_id) if seller_id else None
         amount = sum(p.unit_amount * quantities[p.id] for p in products)
-        inserted = await session.execute(
-            insert_for(session)(Order)
-            .values(
-                id=uuid.uuid4(),
-                status=OrderStatus.PENDING,
-                seller_id=seller_id,
-                charge_type=seller.charge_type if seller else None,
-                # A direct charge's session lives on the seller's account.
-                provider_account=seller.stripe_account_id
-                if seller and seller.charge_type == ChargeType.DIRECT
-                else None,
-                currency=products[0].currency,
-                amount_total=amount,
-                application_fee_amount=application_fee(amount, seller.fee_bps) if seller else None,
-                customer_email=body.customer_email,
-                idempotency_key=key,
-                request_fingerprint=fingerprint,
-            )
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(Order)
+        if amount > MAX_ORDER_AMOUNT:
+            raise AmountTooLarge(f"the order total {amount} is above {MAX_ORDER_AMOUNT}")
+        order = await repository.insert_order(
+            session,
+            id=uuid.uuid4(),
+            seller_id=seller_id,
+            charge_type=seller.charge_type if seller else None,
+            # A direct charge's session lives on the seller's account.
+            provider_account=seller.stripe_account_id
+            if seller and seller.charge_type == ChargeType.DIRECT
+            else None,
+            currency=products[0].currency,
+            amount_total=amount,
+            application_fee_amount=application_fee(amount, seller.fee_bps) if seller else None,
+            customer_email=body.customer_email,
+            idempotency_key=key,
+            request_fingerprint=fingerprint,
         )
-        order = inserted.scalar_one_or_none()
         if order is not None:
             items = [
                 OrderItem(
@@ -193,8 +189,7 @@ async def _create_order(
             session.add_all(items)
             return _Draft(order, items, seller)
     # A concurrent request with the same key created the order first: use that one.
-    assert key is not None  # noqa: S101 (only a key can conflict)
-    draft = await _existing(database, key, fingerprint)
+    draft = await _existing(database, key, fingerprint) if key else None
     if draft is None:
         raise IdempotencyKeyInUse("a request with this Idempotency-Key is in progress")
     return draft
@@ -202,13 +197,7 @@ async def _create_order(
 
 async def _priced_products(session: AsyncSession, quantities: Counter[uuid.UUID]) -> list[Product]:
     """The products of a cart, checked: all exist, one seller, one currency, enough stock."""
-    products = list(
-        (
-            await session.execute(
-                select(Product).where(Product.id.in_(quantities)).order_by(Product.id)
-            )
-        ).scalars()
-    )
+    products = await products_by_id(session, quantities)
     missing = set(quantities) - {p.id for p in products}
     if missing:
         raise UnknownProduct(f"items: no product {', '.join(sorted(map(str, missing)))}")
@@ -251,7 +240,7 @@ async def _create_session(
     try:
         return await provider.create_checkout(request)
     except ProviderUnavailable as exc:
-        if exc.code == "idempotency_key_in_use":
+        if exc.code == "idempotency_key_in_use":  # a concurrent retry is talking to Stripe
             raise IdempotencyKeyInUse(
                 "a request for this order is in progress; retry shortly",
                 headers={"Retry-After": "1"},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 
 import structlog
 from sqlalchemy import func
@@ -21,21 +22,36 @@ from payments.providers.base import Outcome, PaymentSignal
 
 log = structlog.get_logger(__name__)
 
+
+class Result(StrEnum):
+    """What one signal did to its order; webhooks store it with the event."""
+
+    PAID = "paid"
+    PROCESSING = "processing"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    OUT_OF_STOCK = "out_of_stock"  # paid, but the stock was gone: refund queued
+    ALREADY_PROCESSED = "already_processed"
+    STILL_OPEN = "still_open"
+    NOT_A_PAYMENT = "not_a_payment"
+    UNKNOWN_CHECKOUT = "unknown_checkout"
+    ACCOUNT_MISMATCH = "account_mismatch"
+
+
 _STATUS_OF: dict[Outcome, OrderStatus] = {
     Outcome.PROCESSING: OrderStatus.PROCESSING,
     Outcome.FAILED: OrderStatus.FAILED,
     Outcome.EXPIRED: OrderStatus.EXPIRED,
 }
 
-_NO_CHANGE_NOTE = {Outcome.OPEN: "still_open", Outcome.NOT_A_PAYMENT: "not_a_payment"}
+_NO_CHANGE = {Outcome.OPEN: Result.STILL_OPEN, Outcome.NOT_A_PAYMENT: Result.NOT_A_PAYMENT}
 
 
 @dataclass(frozen=True)
 class Confirmation:
     order_id: uuid.UUID | None
     status: OrderStatus | None
-    changed: bool
-    note: str  # why: "paid", "out_of_stock", "already_processed", "unknown_checkout", ...
+    result: Result
 
 
 async def confirm_payment(
@@ -67,7 +83,7 @@ async def confirm_payment(
         order_id = await repository.transition(session, where, status)
         if order_id is not None:
             log.info("order.updated", order_id=str(order_id), status=status, via=via)
-            return Confirmation(order_id, status, changed=True, note=status)
+            return Confirmation(order_id, status, Result(status.value))
     return await _unchanged(session, signal)
 
 
@@ -77,7 +93,7 @@ async def _fulfil(
     """Take the stock the paid order needs; if another order took the last unit, refund."""
     if await repository.take_stock(session, order_id):
         log.info("payment.confirmed", order_id=str(order_id), via=via)
-        return Confirmation(order_id, OrderStatus.PAID, changed=True, note="paid")
+        return Confirmation(order_id, OrderStatus.PAID, Result.PAID)
     await repository.transition(
         session,
         Order.id == order_id,
@@ -86,13 +102,13 @@ async def _fulfil(
     )
     await outbox.enqueue_refund(session, order_id, reason="out_of_stock")
     log.warning("payment.out_of_stock", order_id=str(order_id), via=via)
-    return Confirmation(order_id, OrderStatus.REFUND_PENDING, changed=True, note="out_of_stock")
+    return Confirmation(order_id, OrderStatus.REFUND_PENDING, Result.OUT_OF_STOCK)
 
 
 async def _unchanged(session: AsyncSession, signal: PaymentSignal) -> Confirmation:
     order = await repository.find_by_session(session, signal.session_id)
     if order is None:
-        return Confirmation(None, None, changed=False, note="unknown_checkout")
+        return Confirmation(None, None, Result.UNKNOWN_CHECKOUT)
     if order.provider_account != signal.account:
         log.warning(
             "payment.account_mismatch",
@@ -100,6 +116,6 @@ async def _unchanged(session: AsyncSession, signal: PaymentSignal) -> Confirmati
             expected=order.provider_account,
             got=signal.account,
         )
-        return Confirmation(None, None, changed=False, note="account_mismatch")
-    note = _NO_CHANGE_NOTE.get(signal.outcome, "already_processed")
-    return Confirmation(order.id, OrderStatus(order.status), changed=False, note=note)
+        return Confirmation(None, None, Result.ACCOUNT_MISMATCH)
+    result = _NO_CHANGE.get(signal.outcome, Result.ALREADY_PROCESSED)
+    return Confirmation(order.id, OrderStatus(order.status), result)

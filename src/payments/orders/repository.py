@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from payments.db import insert_for
 from payments.models import Order, OrderItem, OrderStatus, Product
 from payments.orders.states import ALLOWED_FROM
 
@@ -102,3 +103,44 @@ async def take_stock(session: AsyncSession, order_id: uuid.UUID) -> bool:
             .execution_options(synchronize_session=False)
         )
     return True
+
+
+async def find_by_idempotency_key(session: AsyncSession, key: str) -> Order | None:
+    return (
+        await session.execute(select(Order).where(Order.idempotency_key == key))
+    ).scalar_one_or_none()
+
+
+async def items_of(session: AsyncSession, order_id: uuid.UUID) -> list[OrderItem]:
+    rows = await session.execute(
+        select(OrderItem).where(OrderItem.order_id == order_id).order_by(OrderItem.product_id)
+    )
+    return list(rows.scalars())
+
+
+async def insert_order(session: AsyncSession, **values: Any) -> Order | None:
+    """Insert a pending order; None if one with the same idempotency key exists.
+
+    The unique key decides a race between two requests carrying it: the second
+    insert waits for the first to commit and then does nothing.
+    """
+    inserted = await session.execute(
+        insert_for(session)(Order)
+        .values(status=OrderStatus.PENDING, **values)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(Order)
+    )
+    return inserted.scalar_one_or_none()
+
+
+async def attach_checkout(
+    session: AsyncSession, order_id: uuid.UUID, session_id: str, url: str
+) -> Order | None:
+    """Record the provider's checkout on the order, once; returns the order as stored."""
+    await session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.provider_session_id.is_(None))
+        .values(provider_session_id=session_id, checkout_url=url)
+        .execution_options(synchronize_session=False)
+    )
+    return await get_order(session, order_id)

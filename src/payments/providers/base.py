@@ -32,11 +32,8 @@ class PaymentSignal:
     session_id: str
     account: str | None  # the connected account the checkout lives on, if any
     outcome: Outcome
-    livemode: bool
     amount_paid: int | None = None
-    currency: str | None = None
     payment_id: str | None = None
-    order_ref: str | None = None  # our order id, as we sent it
 
 
 @dataclass(frozen=True)
@@ -48,6 +45,7 @@ class ProviderEvent:
     account: str | None
     livemode: bool
     signal: PaymentSignal | None
+    problem: str | None = None  # why a checkout event carries no usable signal
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,7 @@ class RefundRequest:
 
 @dataclass(frozen=True)
 class RefundResult:
-    refund_id: str
+    refund_id: str | None  # None: the provider had refunded it already, outside this service
     amount: int
     status: str
 

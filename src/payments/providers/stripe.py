@@ -40,6 +40,11 @@ CHECKOUT_EVENTS = frozenset(
 _MAX_ID = 255
 _MAX_TYPE = 100
 _MAX_ACCOUNT = 64
+_MAX_AMOUNT = 10**12  # far above any Stripe amount; keeps BIGINT columns safe
+
+
+class UnusableSession(ValueError):
+    """A signed checkout event whose session we cannot read: recorded, never applied."""
 
 
 class StripeProvider:
@@ -86,6 +91,8 @@ class StripeProvider:
             "cancel_url": request.cancel_url,
             "client_reference_id": order_id,
             "metadata": {"order_id": order_id},
+            # Lets buyers enter promotion codes, including 100% ones (a free order).
+            "allow_promotion_codes": True,
             "payment_intent_data": {"metadata": {"order_id": order_id}},
         }
         if request.customer_email:
@@ -108,12 +115,10 @@ class StripeProvider:
             )
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
-        signal = signal_from_session(
-            session.to_dict(), event_type=None, account=account, livemode=bool(session.livemode)
-        )
-        if signal is None:
-            raise ProviderRejected("Stripe returned a session without an id")
-        return signal
+        try:
+            return signal_from_session(session.to_dict(), event_type=None, account=account)
+        except UnusableSession as exc:
+            raise ProviderRejected(f"Stripe returned an unusable session: {exc}") from None
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         params: dict[str, Any] = {
@@ -147,15 +152,20 @@ class StripeProvider:
         _verify_signature(body, headers.get("stripe-signature"), secrets, self._tolerance)
         event = _parse_event_body(body)
         account = event.get("account")
-        livemode = event.get("livemode") is True
-        signal = None
+        signal, problem = None, None
         obj = event["data"]["object"]
         if event["type"] in CHECKOUT_EVENTS and obj.get("object") == "checkout.session":
-            signal = signal_from_session(
-                obj, event_type=event["type"], account=account, livemode=livemode
-            )
+            try:
+                signal = signal_from_session(obj, event_type=event["type"], account=account)
+            except UnusableSession as exc:
+                problem = str(exc)
         return ProviderEvent(
-            id=event["id"], type=event["type"], account=account, livemode=livemode, signal=signal
+            id=event["id"],
+            type=event["type"],
+            account=account,
+            livemode=event.get("livemode") is True,
+            signal=signal,
+            problem=problem,
         )
 
 
@@ -172,8 +182,8 @@ def _route_checkout(
 
 
 def signal_from_session(
-    session: Mapping[str, Any], *, event_type: str | None, account: str | None, livemode: bool
-) -> PaymentSignal | None:
+    session: Mapping[str, Any], *, event_type: str | None, account: str | None
+) -> PaymentSignal:
     """Read what a Checkout Session says about the money.
 
     A 100% promotion code completes a payment-mode session with
@@ -183,12 +193,16 @@ def signal_from_session(
     """
     session_id = _text(session, "id")
     if session_id is None or len(session_id) > _MAX_ID:
-        return None
+        raise UnusableSession("session id missing or too long")
     amount_total = _integer(session, "amount_total")
+    if amount_total is not None and not 0 <= amount_total < _MAX_AMOUNT:
+        raise UnusableSession("amount_total out of range")
     payment_intent = session.get("payment_intent")
     if isinstance(payment_intent, Mapping):  # expanded
         payment_intent = payment_intent.get("id")
     payment_id = payment_intent if isinstance(payment_intent, str) else None
+    if payment_id is not None and len(payment_id) > _MAX_ID:
+        raise UnusableSession("payment_intent too long")
     outcome = _outcome(
         event_type=event_type,
         mode=session.get("mode"),
@@ -196,19 +210,12 @@ def signal_from_session(
         payment_status=session.get("payment_status"),
         free=amount_total == 0 and payment_id is None,
     )
-    metadata = session.get("metadata")
-    order_ref = _text(session, "client_reference_id") or (
-        _text(metadata, "order_id") if isinstance(metadata, Mapping) else None
-    )
     return PaymentSignal(
         session_id=session_id,
         account=account,
         outcome=outcome,
-        livemode=livemode,
         amount_paid=amount_total if outcome is Outcome.PAID else None,
-        currency=_text(session, "currency"),
         payment_id=payment_id,
-        order_ref=order_ref,
     )
 
 
@@ -249,7 +256,7 @@ def _verify_signature(body: bytes, header: str | None, secrets: list[str], toler
 def _parse_event_body(body: bytes) -> dict[str, Any]:
     try:
         event = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidEvent("body is not JSON") from None
     if not isinstance(event, dict):
         raise InvalidEvent("body is not a JSON object")

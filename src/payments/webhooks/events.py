@@ -1,8 +1,10 @@
-"""Webhook events: record each one once, then feed confirm_payment.
+"""Webhook events: apply each one through confirm_payment and record it once.
 
-The event id is inserted first (primary key, ON CONFLICT DO NOTHING), in the
-same transaction as its effects: a redelivery finds the row and does nothing,
-and a failure rolls both back so the provider retries.
+The event is applied and its id inserted (primary key, ON CONFLICT DO NOTHING)
+in one transaction. Applying is idempotent, so a redelivery changes nothing and
+is then reported as a duplicate; a failure rolls both back, and the provider
+retries. Concurrent deliveries of one event meet at the order's row lock and
+at the primary key: only one of them changes anything.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 import structlog
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db import Database, insert_for
@@ -20,50 +21,63 @@ from payments.providers.base import ProviderEvent
 
 log = structlog.get_logger(__name__)
 
-_APPLIED = "applied"  # stored until the outcome says otherwise; saves a write on the hot path
-_CHANGED_NOTES = frozenset({"paid", "processing", "failed", "expired", "out_of_stock"})
-
 
 class Endpoint(StrEnum):
     PLATFORM = "platform"  # events of our own account
     CONNECT = "connect"  # events of connected accounts; each carries `account`
 
 
+class Ignored(StrEnum):
+    """Validly signed events that must not touch an order; recorded all the same."""
+
+    LIVEMODE_MISMATCH = "livemode_mismatch"
+    MISSING_ACCOUNT = "missing_account"
+    UNEXPECTED_ACCOUNT = "unexpected_account"
+    UNHANDLED_TYPE = "unhandled_type"
+    UNUSABLE = "unusable_event"
+
+
+DUPLICATE = "duplicate"
+
+
 async def handle_event(
     database: Database, event: ProviderEvent, *, provider: str, endpoint: Endpoint, livemode: bool
 ) -> str:
-    """Record a verified event once and apply it; returns what happened to it."""
+    """Apply a verified event once and record it; returns what happened to it."""
     ignored = _ignore_reason(event, endpoint, livemode)
     async with database.transaction() as session:
-        if not await _record(session, event, provider, endpoint, ignored or _APPLIED):
+        if ignored is not None or event.signal is None:
+            outcome: str = ignored or Ignored.UNHANDLED_TYPE
+        else:
+            outcome = (
+                await confirm_payment(session, event.signal, via=ConfirmedVia.WEBHOOK)
+            ).result
+        if not await _record(session, event, provider, endpoint, outcome):
             log.info("webhook.duplicate", event_id=event.id, type=event.type)
-            return "duplicate"
-        if ignored or event.signal is None:
-            log.info("webhook.ignored", event_id=event.id, type=event.type, reason=ignored)
-            return ignored or "unhandled_type"
-        result = await confirm_payment(session, event.signal, via=ConfirmedVia.WEBHOOK)
-        if result.note not in _CHANGED_NOTES:
-            await _set_outcome(session, provider, event.id, result.note)
-    log.info("webhook.processed", event_id=event.id, type=event.type, outcome=result.note)
-    return result.note
+            return DUPLICATE
+    log.info("webhook.processed", event_id=event.id, type=event.type, outcome=outcome)
+    return outcome
 
 
-def _ignore_reason(event: ProviderEvent, endpoint: Endpoint, livemode: bool) -> str | None:
+def _ignore_reason(event: ProviderEvent, endpoint: Endpoint, livemode: bool) -> Ignored | None:
     if event.livemode != livemode:
-        return "livemode_mismatch"
+        return Ignored.LIVEMODE_MISMATCH
     if endpoint is Endpoint.CONNECT and not event.account:
-        return "missing_account"
+        return Ignored.MISSING_ACCOUNT
     if endpoint is Endpoint.PLATFORM and event.account:
-        return "unexpected_account"
+        return Ignored.UNEXPECTED_ACCOUNT
+    if event.problem is not None:
+        log.warning("webhook.unusable", event_id=event.id, type=event.type, problem=event.problem)
+        return Ignored.UNUSABLE
     if event.signal is None:
-        return "unhandled_type"
+        return Ignored.UNHANDLED_TYPE
     return None
 
 
 async def _record(
     session: AsyncSession, event: ProviderEvent, provider: str, endpoint: Endpoint, outcome: str
 ) -> bool:
-    """Insert the event id; False if it was already there. Only one concurrent delivery wins."""
+    """Insert the event id; False if it was there already. Only one delivery wins."""
     inserted = await session.execute(
         insert_for(session)(WebhookEvent)
         .values(
@@ -79,11 +93,3 @@ async def _record(
         .returning(WebhookEvent.event_id)
     )
     return inserted.scalar_one_or_none() is not None
-
-
-async def _set_outcome(session: AsyncSession, provider: str, event_id: str, outcome: str) -> None:
-    await session.execute(
-        update(WebhookEvent)
-        .where(WebhookEvent.provider == provider, WebhookEvent.event_id == event_id)
-        .values(outcome=outcome)
-    )

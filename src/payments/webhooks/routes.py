@@ -41,8 +41,9 @@ async def stripe_platform(
     request: Request, database: DatabaseDep, provider: ProviderDep, settings: SettingsDep
 ) -> WebhookAck:
     """Events of the platform account (destination charges, plain payments)."""
-    secret = settings.stripe_webhook_secret.get_secret_value()
-    return await _receive(request, database, provider, settings, Endpoint.PLATFORM, secret)
+    return await _receive(
+        request, database, provider, settings, Endpoint.PLATFORM, settings.webhook_secrets
+    )
 
 
 @router.post(
@@ -52,8 +53,9 @@ async def stripe_connect(
     request: Request, database: DatabaseDep, provider: ProviderDep, settings: SettingsDep
 ) -> WebhookAck:
     """Events of connected accounts: direct-charge checkouts complete only here."""
-    secret = settings.stripe_connect_webhook_secret.get_secret_value()
-    return await _receive(request, database, provider, settings, Endpoint.CONNECT, secret)
+    return await _receive(
+        request, database, provider, settings, Endpoint.CONNECT, settings.connect_webhook_secrets
+    )
 
 
 async def _receive(
@@ -62,11 +64,11 @@ async def _receive(
     provider: PaymentProvider,
     settings: Settings,
     endpoint: Endpoint,
-    secret: str,
+    secrets: list[str],
 ) -> WebhookAck:
     body = await read_bounded_body(request, settings.webhook_max_body_bytes)
     try:
-        event = provider.parse_event(body, request.headers, [secret])
+        event = provider.parse_event(body, request.headers, secrets)
     except InvalidEvent as exc:
         raise InvalidWebhook(str(exc)) from None
     outcome = await handle_event(
