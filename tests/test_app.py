@@ -12,14 +12,62 @@ from payments.config import SettingsError, load_settings
 from tests.conftest import Shop, make_settings
 
 
-def test_missing_setting_is_named(monkeypatch) -> None:
-    """A missing setting stops start-up with a message that names it."""
-    for name in ("DATABASE_URL", "STRIPE_SECRET_KEY", "ADMIN_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir("/")  # no .env here
+@pytest.fixture
+def bare_environment(monkeypatch, tmp_path):
+    """No payments settings in the environment and no .env file."""
+    for name in list(os.environ):
+        if name.startswith(("DATABASE", "STRIPE", "ADMIN", "SANDBOX", "PUBLIC_URL", "SEED")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
 
-    with pytest.raises(SettingsError, match="STRIPE_SECRET_KEY is required"):
-        load_settings(database_url="postgresql+asyncpg://x/y")
+
+def test_nothing_configured_means_sandbox_on_sqlite(bare_environment) -> None:
+    """Zero configuration: the offline sandbox, an embedded SQLite file, generated secrets."""
+    settings = load_settings()
+
+    assert settings.sandbox is True
+    assert settings.database_url.startswith("sqlite+aiosqlite://")
+    assert settings.migrate_on_start
+    assert settings.seed_on_start
+    assert settings.stripe_secret_key.get_secret_value().startswith("sk_test_")
+    assert settings.stripe_webhook_secret.get_secret_value().startswith("whsec_")
+    assert settings.livemode is False
+
+
+def test_a_stripe_key_requires_its_secrets_by_name(bare_environment) -> None:
+    """With a real key every secret must be set; the message names each missing one."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings(stripe_secret_key="sk_test_123")
+
+    message = str(caught.value)
+    for name in ("STRIPE_WEBHOOK_SECRET", "STRIPE_CONNECT_WEBHOOK_SECRET", "ADMIN_API_KEY"):
+        assert f"{name} is required" in message
+
+
+def test_sandbox_refuses_a_live_key(bare_environment) -> None:
+    """Sandbox mode must never run with a live key."""
+    with pytest.raises(SettingsError, match="STRIPE_SECRET_KEY: sandbox mode refuses a live key"):
+        load_settings(sandbox=True, stripe_secret_key="sk_live_123")
+
+
+def test_live_key_needs_postgres(bare_environment) -> None:
+    """Real money is never kept in the embedded SQLite file."""
+    with pytest.raises(SettingsError, match="DATABASE_URL"):
+        load_settings(
+            stripe_secret_key="rk_live_123",
+            stripe_webhook_secret="whsec_1",
+            stripe_connect_webhook_secret="whsec_2",
+            admin_api_key="x" * 20,
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("sandbox", "maybe"), ("sandbox_chaos", "explode"), ("sandbox_port", "-1")]
+)
+def test_malformed_sandbox_setting_is_named(bare_environment, name, value) -> None:
+    """Sandbox settings are validated like the others."""
+    with pytest.raises(SettingsError, match=name.upper()):
+        load_settings(**{name: value})
 
 
 @pytest.mark.parametrize(
@@ -32,6 +80,7 @@ def test_missing_setting_is_named(monkeypatch) -> None:
         ("public_url", "not a url", "PUBLIC_URL"),
         ("admin_api_key", "hunter2", "ADMIN_API_KEY"),
         ("webhook_max_body_bytes", "0", "WEBHOOK_MAX_BODY_BYTES"),
+        ("checkout_success_url", "https://shop.example/thanks", "CHECKOUT_SUCCESS_URL"),
     ],
 )
 def test_malformed_setting_is_named(name, value, message) -> None:
@@ -42,9 +91,10 @@ def test_malformed_setting_is_named(name, value, message) -> None:
     assert "hunter2" not in str(caught.value)
 
 
-def test_serve_without_configuration_exits_with_the_missing_names(tmp_path) -> None:
-    """`payments serve` on a bare machine prints what to set and exits non-zero."""
+def test_serve_with_a_key_but_no_secrets_exits_naming_them(tmp_path) -> None:
+    """`payments serve` with a Stripe key but no secrets prints what to set and exits 2."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE", "DATABASE", "ADMIN"))}
+    env["STRIPE_SECRET_KEY"] = "sk_test_123"
     result = subprocess.run(
         [sys.executable, "-m", "payments.cli", "serve"],
         cwd=tmp_path,
@@ -56,8 +106,8 @@ def test_serve_without_configuration_exits_with_the_missing_names(tmp_path) -> N
     )
 
     assert result.returncode == 2
-    assert "DATABASE_URL is required" in result.stderr
-    assert "STRIPE_SECRET_KEY is required" in result.stderr
+    assert "STRIPE_WEBHOOK_SECRET is required" in result.stderr
+    assert "sk_test_123" not in result.stderr
 
 
 async def test_health_and_readiness(shop: Shop) -> None:

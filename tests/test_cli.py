@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -16,12 +14,7 @@ import pytest
 
 from tests.conftest import ADMIN_KEY, CONNECT_SECRET, STRIPE_KEY, WEBHOOK_SECRET
 from tests.support.postgres import PostgresServer, create_database, drop_database
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.processes import free_port, wait_ready
 
 
 @pytest.fixture
@@ -45,19 +38,6 @@ def service_env(pg_server: PostgresServer, stripe_url: str) -> Iterator[dict[str
 
 def payments(*args: str) -> list[str]:
     return [sys.executable, "-m", "payments.cli", *args]
-
-
-def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "payments serve exited"
-        try:
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("payments serve never became ready")
 
 
 def test_migrate_serve_sell_and_confirm(service_env, fake_stripe, tmp_path) -> None:

@@ -5,21 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
 
 from payments import health
+from payments.catalog.public import router as public_catalog_router
 from payments.catalog.routes import router as catalog_router
 from payments.checkout.routes import router as checkout_router
-from payments.config import Settings, get_settings
+from payments.config import SANDBOX_ADMIN_KEY, Settings, get_settings
 from payments.db import Database, create_engine
 from payments.errors import install_error_handlers
 from payments.logging import RequestIdMiddleware, configure_logging
+from payments.migrate import upgrade
 from payments.orders.routes import admin as orders_admin_router
 from payments.orders.routes import public as orders_router
 from payments.outbox import OutboxWorker
+from payments.pages import router as pages_router
 from payments.providers.stripe import StripeProvider
+from payments.sandbox_mode import running_sandbox
+from payments.seed import seed_demo_catalog
 from payments.webhooks.routes import router as webhooks_router
 
 log = structlog.get_logger(__name__)
@@ -32,31 +38,57 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         config = settings or get_settings()
         configure_logging(config.log_format, config.log_level)
-        database = Database(create_engine(config.database_url, pool_size=config.db_pool_size))
-        provider = StripeProvider(
-            config.stripe_secret_key.get_secret_value(),
-            api_base=str(config.stripe_api_base) if config.stripe_api_base else None,
-            timeout=config.stripe_timeout_seconds,
-            max_network_retries=config.stripe_max_network_retries,
-            webhook_tolerance=config.webhook_tolerance_seconds,
-        )
-        outbox = OutboxWorker(database, provider, poll_seconds=config.outbox_poll_seconds)
-        database.on_outbox_write = outbox.wake
-        app.state.settings = config
-        app.state.database = database
-        app.state.provider = provider
-        app.state.outbox = outbox
-        worker = asyncio.create_task(outbox.run()) if config.outbox_enabled else None
-        log.info("service.started", livemode=config.livemode, outbox=config.outbox_enabled)
-        try:
-            yield
-        finally:
-            if worker is not None:
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
-            await provider.aclose()
-            await database.dispose()
+        with contextlib.ExitStack() as threads:
+            api_base = str(config.stripe_api_base) if config.stripe_api_base else None
+            if config.sandbox:
+                sandbox = threads.enter_context(running_sandbox(config))
+                api_base = sandbox.api_url
+                app.state.sandbox = sandbox
+                _announce_sandbox(config, sandbox.api_url)
+            if config.migrate_on_start:
+                await upgrade(config.database_url)
+            database = Database(create_engine(config.database_url, pool_size=config.db_pool_size))
+            if config.seed_on_start:
+                await seed_demo_catalog(database)
+            provider = StripeProvider(
+                config.stripe_secret_key.get_secret_value(),
+                api_base=api_base,
+                timeout=config.stripe_timeout_seconds,
+                max_network_retries=config.stripe_max_network_retries,
+                webhook_tolerance=config.webhook_tolerance_seconds,
+            )
+            outbox = OutboxWorker(
+                database,
+                provider,
+                poll_seconds=config.outbox_poll_seconds,
+                # Long enough for one provider call with all its retries.
+                lease=timedelta(
+                    seconds=config.stripe_timeout_seconds * (config.stripe_max_network_retries + 1)
+                    + 60
+                ),
+            )
+            database.on_outbox_write = outbox.wake
+            app.state.settings = config
+            app.state.database = database
+            app.state.provider = provider
+            app.state.outbox = outbox
+            worker = asyncio.create_task(outbox.run()) if config.outbox_enabled else None
+            log.info(
+                "service.started",
+                sandbox=config.sandbox,
+                livemode=config.livemode,
+                database="sqlite" if config.uses_sqlite else "postgresql",
+                outbox=config.outbox_enabled,
+            )
+            try:
+                yield
+            finally:
+                if worker is not None:
+                    worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
+                await provider.aclose()
+                await database.dispose()
 
     app = FastAPI(
         title="payments",
@@ -67,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     for router in (
+        pages_router,
+        public_catalog_router,
         checkout_router,
         webhooks_router,
         orders_router,
@@ -76,6 +110,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     return app
+
+
+def _announce_sandbox(config: Settings, api_url: str) -> None:
+    """Say it loudly: nobody should mistake the sandbox for real payments."""
+    log.warning(
+        "sandbox.mode",
+        message="SANDBOX MODE: no real money moves; Stripe is the built-in test server",
+        stripe_api=api_url,
+        storefront=str(config.public_url),
+        test_card="4242 4242 4242 4242",
+        admin_api_key=SANDBOX_ADMIN_KEY
+        if config.admin_api_key.get_secret_value() == SANDBOX_ADMIN_KEY
+        else "(as configured)",
+    )
 
 
 app = create_app()

@@ -23,24 +23,42 @@ from sqlalchemy.ext.asyncio import (
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """One engine per process; pool set-up is done once, not per request."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.close()
-
-        return engine
+        return _sqlite_engine(url)
     return create_async_engine(
         url,
+        hide_parameters=True,  # errors must not carry customer data into logs
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         # Readable in pg_stat_activity when ops look at a busy database.
         connect_args={"server_settings": {"application_name": "payments"}},
     )
+
+
+def _sqlite_engine(url: str) -> AsyncEngine:
+    """SQLite for the zero-config sandbox: one writer at a time, taken at BEGIN.
+
+    SQLite's default deferred transactions fail with "database is locked" when
+    two readers both try to become the writer; BEGIN IMMEDIATE takes the write
+    lock up front and waits for it (busy_timeout), which gives the same
+    one-winner semantics as the row locks on Postgres.
+    """
+    engine = create_async_engine(url, hide_parameters=True, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 OUTBOX_WRITTEN = "outbox_written"
