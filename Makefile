@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run migrate test lint fmt
+.PHONY: install run demo migrate test lint fmt
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -13,9 +13,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-run: install  ## migrate, then serve on http://127.0.0.1:8000 (reads .env)
+run: install  ## serve http://127.0.0.1:8000; with no .env: the offline sandbox on SQLite
 	$(BIN)/payments migrate
 	$(BIN)/payments serve --host 127.0.0.1 --port 8000
+
+demo: install  ## one whole purchase in the sandbox, checked step by step
+	$(BIN)/payments demo
 
 migrate: install
 	$(BIN)/payments migrate

@@ -1,0 +1,133 @@
+"""Browser tests: Debian's Chromium driven by Playwright against the real service.
+
+The service runs as `payments serve` in sandbox mode (its own Stripe-compatible
+server, webhooks delivered over HTTP) on a fresh Postgres database, exactly as
+a newcomer would run it. Screenshots land in artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from payments.config import SANDBOX_ADMIN_KEY, SANDBOX_STRIPE_KEY
+from tests.support.postgres import PostgresServer, create_database, drop_database
+from tests.support.processes import free_port, wait_ready
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+@dataclass
+class SandboxService:
+    """The running service, reached the way a browser and an operator would."""
+
+    url: str
+    stripe_url: str
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {SANDBOX_ADMIN_KEY}"}
+
+    async def get(self, path: str, **params: Any) -> Any:
+        async with httpx.AsyncClient(base_url=self.url, timeout=10) as http:
+            response = await http.get(path, params=params, headers=self.admin)
+            response.raise_for_status()
+            return response.json()
+
+    async def product(self, name: str) -> dict[str, Any]:
+        products = (await self.get("/products"))["data"]
+        return next(p for p in products if p["name"] == name)
+
+    async def orders(self) -> list[dict[str, Any]]:
+        return list((await self.get("/admin/orders"))["data"])
+
+    async def deliveries(self) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=self.stripe_url, timeout=10) as http:
+            response = await http.get(
+                "/_sandbox/deliveries", headers={"Authorization": f"Bearer {SANDBOX_STRIPE_KEY}"}
+            )
+            response.raise_for_status()
+            return list(response.json())
+
+
+@pytest.fixture
+def sandbox_service(
+    pg_server: PostgresServer, request: pytest.FixtureRequest
+) -> Iterator[SandboxService]:
+    """`payments serve` with no Stripe key (sandbox mode) on a fresh Postgres database."""
+    name = f"payments_browser_{uuid.uuid4().hex[:8]}"
+    asyncio.run(create_database(pg_server, name))
+    port, stripe_port = free_port(), free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STRIPE", "DATABASE", "ADMIN", "SANDBOX", "PUBLIC_URL"))
+    }
+    env.update(
+        DATABASE_URL=pg_server.database_url(name),
+        AUTO_MIGRATE="true",
+        PUBLIC_URL=url,
+        SANDBOX_PORT=str(stripe_port),
+        SANDBOX_ASYNC_SETTLE_SECONDS="3",
+        OUTBOX_POLL_SECONDS="0.5",
+        LOG_FORMAT="json",
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / f"service-{request.node.name}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "payments.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ARTIFACTS,
+        )
+        try:
+            wait_ready(url, proc)
+            yield SandboxService(url=url, stripe_url=f"http://127.0.0.1:{stripe_port}")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            asyncio.run(drop_database(pg_server, name))
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+async def screenshot(page: Page, name: str) -> Path:
+    """Keep what the buyer saw, as a CI artifact."""
+    path = ARTIFACTS / "screenshots" / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)  # Playwright makes the folder
+    return path
