@@ -16,6 +16,18 @@ async def start(shop: Shop, *, stock: int | None = 5, seller: dict | None = None
     return product, checkout
 
 
+async def sold_twice(
+    shop: Shop, *, seller: dict | None = None, outcome: str = "paid"
+) -> tuple[dict, dict]:
+    """Two buyers both paid for the last unit (webhooks delivered); returns both checkouts."""
+    product = await shop.product(stock=1, seller=seller)
+    first, second = await shop.checkout(product), await shop.checkout(product)
+    for checkout in (first, second):
+        shop.fake.complete_session(checkout["session_id"], outcome=outcome)
+        await shop.deliver(shop.fake.last_event("checkout.session.completed"))
+    return first, second
+
+
 @pytest.mark.parametrize("free_payment_status", ["paid", "no_payment_required"])
 async def test_full_discount_promotion_code_is_a_paid_free_order(
     shop: Shop, free_payment_status: str
@@ -202,11 +214,7 @@ async def test_last_unit_sold_twice_refunds_the_later_order_exactly_once(shop: S
 
 async def test_refund_survives_a_crash_between_commit_and_call(shop: Shop, db) -> None:
     """The refund is queued in the same commit; a worker started later still sends it."""
-    product = await shop.product(stock=1)
-    first, second = await shop.checkout(product), await shop.checkout(product)
-    for checkout in (first, second):
-        shop.fake.complete_session(checkout["session_id"], outcome="paid")
-        await shop.deliver(shop.fake.last_event("checkout.session.completed"))
+    _first, second = await sold_twice(shop)
 
     # Nothing has called Stripe yet: the committed outbox row is all that remains.
     assert shop.fake.refunds() == []
@@ -221,11 +229,7 @@ async def test_refund_survives_a_crash_between_commit_and_call(shop: Shop, db) -
 
 async def test_refund_is_retried_until_stripe_accepts_it(shop: Shop, db) -> None:
     """A failing refund call is retried with the same idempotency key: one refund in the end."""
-    product = await shop.product(stock=1)
-    first, second = await shop.checkout(product), await shop.checkout(product)
-    for checkout in (first, second):
-        shop.fake.complete_session(checkout["session_id"], outcome="paid")
-        await shop.deliver(shop.fake.last_event("checkout.session.completed"))
+    _first, second = await sold_twice(shop)
     shop.fake.fail_next(2, status=500, path_prefix="/v1/refunds")
 
     for _ in range(3):
@@ -245,11 +249,7 @@ async def test_refund_is_retried_until_stripe_accepts_it(shop: Shop, db) -> None
 @pytest.mark.parametrize("settings_overrides", [{"stripe_timeout_seconds": 0.3}])
 async def test_refund_lost_on_the_way_back_is_not_sent_twice(shop: Shop, db) -> None:
     """Stripe made the refund but the answer timed out: the retry gets the same refund back."""
-    product = await shop.product(stock=1)
-    first, second = await shop.checkout(product), await shop.checkout(product)
-    for checkout in (first, second):
-        shop.fake.complete_session(checkout["session_id"], outcome="paid")
-        await shop.deliver(shop.fake.last_event("checkout.session.completed"))
+    _first, second = await sold_twice(shop)
     shop.fake.delay_next(1, 1.0, path_prefix="/v1/refunds")  # longer than our timeout
 
     await shop.drain_outbox()
@@ -267,11 +267,7 @@ async def test_refund_lost_on_the_way_back_is_not_sent_twice(shop: Shop, db) -> 
 async def test_direct_charge_refund_goes_to_the_connected_account(shop: Shop) -> None:
     """Refunds of direct charges are made on the seller's account, fee refunded too."""
     seller = await shop.seller("direct")
-    product = await shop.product(stock=1, seller=seller)
-    first, second = await shop.checkout(product), await shop.checkout(product)
-    for checkout in (first, second):
-        shop.fake.complete_session(checkout["session_id"], outcome="paid")
-        await shop.deliver(shop.fake.last_event("checkout.session.completed"))
+    _first, second = await sold_twice(shop, seller=seller)
 
     await shop.drain_outbox()
 
@@ -285,11 +281,7 @@ async def test_direct_charge_refund_goes_to_the_connected_account(shop: Shop) ->
 async def test_destination_charge_refund_reverses_the_transfer(shop: Shop) -> None:
     """Refunds of destination charges are made on the platform and take the transfer back."""
     seller = await shop.seller("destination")
-    product = await shop.product(stock=1, seller=seller)
-    first, second = await shop.checkout(product), await shop.checkout(product)
-    for checkout in (first, second):
-        shop.fake.complete_session(checkout["session_id"], outcome="paid")
-        await shop.deliver(shop.fake.last_event("checkout.session.completed"))
+    _first, _second = await sold_twice(shop, seller=seller)
 
     await shop.drain_outbox()
 
@@ -300,11 +292,7 @@ async def test_destination_charge_refund_reverses_the_transfer(shop: Shop) -> No
 
 async def test_free_order_out_of_stock_ends_refunded_without_calling_stripe(shop: Shop) -> None:
     """A free order has nothing to refund: it is closed as refunded, no Stripe call."""
-    product = await shop.product(stock=1)
-    first, second = await shop.checkout(product), await shop.checkout(product)
-    for checkout in (first, second):
-        shop.fake.complete_session(checkout["session_id"], outcome="free")
-        await shop.deliver(shop.fake.last_event("checkout.session.completed"))
+    _first, second = await sold_twice(shop, outcome="free")
 
     await shop.drain_outbox()
 
@@ -339,16 +327,6 @@ async def test_background_worker_sends_refunds_without_being_asked(
 
             await wait_until(refunded)
             assert len(fake_stripe.refunds()) == 1
-
-
-async def sold_twice(shop: Shop, *, seller: dict | None = None) -> tuple[dict, dict]:
-    """Two buyers both paid for the last unit; returns (first, second) checkouts."""
-    product = await shop.product(stock=1, seller=seller)
-    first, second = await shop.checkout(product), await shop.checkout(product)
-    for checkout in (first, second):
-        shop.fake.complete_session(checkout["session_id"], outcome="paid")
-        await shop.deliver(shop.fake.last_event("checkout.session.completed"))
-    return first, second
 
 
 async def test_refund_stripe_refuses_stays_pending_and_is_retried(shop: Shop, db) -> None:
