@@ -44,6 +44,28 @@ def test_a_stripe_key_requires_its_secrets_by_name(bare_environment) -> None:
         assert f"{name} is required" in message
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"database_url": "postgresql+asyncpg://db/payments"},
+        {"sandbox": "false"},
+    ],
+)
+def test_missing_key_is_an_error_outside_the_bare_sandbox(bare_environment, settings) -> None:
+    """A service pointed at its own database, or told SANDBOX=false, needs its Stripe key."""
+    with pytest.raises(SettingsError, match="STRIPE_SECRET_KEY is required"):
+        load_settings(**settings)
+
+
+def test_sandbox_on_postgres_must_be_asked_for_and_is_not_seeded(bare_environment) -> None:
+    """SANDBOX=true runs the sandbox on Postgres, but never puts the demo catalog there."""
+    settings = load_settings(sandbox="true", database_url="postgresql+asyncpg://db/payments")
+
+    assert settings.sandbox is True
+    assert settings.seed_on_start is False
+    assert settings.migrate_on_start is False
+
+
 def test_sandbox_refuses_a_live_key(bare_environment) -> None:
     """Sandbox mode must never run with a live key."""
     with pytest.raises(SettingsError, match="STRIPE_SECRET_KEY: sandbox mode refuses a live key"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import uuid
@@ -14,7 +13,7 @@ import pytest
 
 from tests.conftest import ADMIN_KEY, CONNECT_SECRET, STRIPE_KEY, WEBHOOK_SECRET
 from tests.support.postgres import PostgresServer, create_database, drop_database
-from tests.support.processes import free_port, wait_ready
+from tests.support.processes import bare_env, running_service
 
 
 @pytest.fixture
@@ -22,17 +21,15 @@ def service_env(pg_server: PostgresServer, stripe_url: str) -> Iterator[dict[str
     """A fresh, empty database and the environment a newcomer would put in .env."""
     name = f"payments_cli_{uuid.uuid4().hex[:8]}"
     asyncio.run(create_database(pg_server, name))
-    yield {
-        **os.environ,
-        "DATABASE_URL": pg_server.database_url(name),
-        "STRIPE_SECRET_KEY": STRIPE_KEY,
-        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "STRIPE_CONNECT_WEBHOOK_SECRET": CONNECT_SECRET,
-        "STRIPE_API_BASE": stripe_url,
-        "PUBLIC_URL": "http://127.0.0.1:8000",
-        "ADMIN_API_KEY": ADMIN_KEY,
-        "LOG_FORMAT": "json",
-    }
+    yield bare_env(
+        DATABASE_URL=pg_server.database_url(name),
+        STRIPE_SECRET_KEY=STRIPE_KEY,
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        STRIPE_CONNECT_WEBHOOK_SECRET=CONNECT_SECRET,
+        STRIPE_API_BASE=stripe_url,
+        ADMIN_API_KEY=ADMIN_KEY,
+        LOG_FORMAT="json",
+    )
     asyncio.run(drop_database(pg_server, name))
 
 
@@ -54,17 +51,8 @@ def test_migrate_serve_sell_and_confirm(service_env, fake_stripe, tmp_path) -> N
     )
     assert migrated.returncode == 0, migrated.stderr
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        payments("serve", "--host", "127.0.0.1", "--port", str(port)),
-        env=service_env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_ready(base, proc)
+    log_path = tmp_path / "service.log"
+    with running_service(service_env, cwd=tmp_path, log_path=log_path) as base:
         admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
         with httpx.Client(base_url=base, timeout=30) as http:
             product = http.post(
@@ -75,7 +63,7 @@ def test_migrate_serve_sell_and_confirm(service_env, fake_stripe, tmp_path) -> N
             checkout = http.post(
                 "/checkout/sessions",
                 json={"items": [{"product_id": product["id"], "quantity": 1}]},
-                headers={"Idempotency-Key": "readme-cart"},
+                headers={"Idempotency-Key": str(uuid.uuid4())},
             ).json()
             fake_stripe.complete_session(checkout["session_id"], outcome="paid")
             body, headers = fake_stripe.signed(fake_stripe.last_event("checkout.session.completed"))
@@ -84,9 +72,7 @@ def test_migrate_serve_sell_and_confirm(service_env, fake_stripe, tmp_path) -> N
             verified = http.get("/checkout/verify", params={"session_id": checkout["session_id"]})
             stock = http.get(f"/admin/products/{product['id']}", headers=admin).json()["stock"]
             public = http.get(f"/orders/{checkout['order_id']}").json()
-    finally:
-        proc.terminate()
-        output = proc.communicate(timeout=30)[0].decode()
+    output = log_path.read_text()
 
     assert delivered.json() == {"received": True, "outcome": "paid"}
     assert verified.json() == {"order_id": checkout["order_id"], "status": "paid", "paid": True}

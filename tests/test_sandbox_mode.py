@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,16 +17,9 @@ import pytest
 
 from payments.config import SANDBOX_ADMIN_KEY
 from tests.support.postgres import PostgresServer, create_database, drop_database
-from tests.support.processes import free_port, wait_ready
+from tests.support.processes import bare_env, free_port, running_service, wait_for
 
 ADMIN = {"Authorization": f"Bearer {SANDBOX_ADMIN_KEY}"}
-
-
-def bare_env(**extra: str) -> dict[str, str]:
-    """The environment of a fresh machine: no payments settings at all."""
-    prefixes = ("DATABASE", "STRIPE", "ADMIN", "SANDBOX", "PUBLIC_URL", "SEED", "AUTO_MIGRATE")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    return {**env, **extra}
 
 
 @dataclass
@@ -39,40 +31,17 @@ class Served:
 
 @pytest.fixture
 def zero_config_service(tmp_path: Path) -> Iterator[Served]:
-    """`payments serve` in an empty folder; only the ports are chosen, to avoid clashes."""
-    port, stripe_port = free_port(), free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = bare_env(
-        PUBLIC_URL=url, SANDBOX_PORT=str(stripe_port), SANDBOX_ASYNC_SETTLE_SECONDS="0.5"
-    )
+    """`payments serve --port N` in an empty folder. Only the ports are chosen; with no
+    PUBLIC_URL the service must work out where its own success page and webhooks are."""
+    env = bare_env(SANDBOX_PORT=str(free_port()), SANDBOX_ASYNC_SETTLE_SECONDS="0.5")
     output = tmp_path / "service.log"
-    with output.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "payments.cli", "serve", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_ready(url, proc)
-            yield Served(url=url, cwd=tmp_path, output=output)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+    with running_service(env, cwd=tmp_path, log_path=output) as url:
+        yield Served(url=url, cwd=tmp_path, output=output)
 
 
 def pay(checkout_url: str, **form: str) -> httpx.Response:
     """What the buyer's browser does on the hosted page."""
     return httpx.post(checkout_url, data={"action": "pay", **form}, timeout=10)
-
-
-def wait_for(check, within: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition never became true")
-        time.sleep(0.05)
 
 
 def test_zero_config_purchase_is_confirmed_by_the_sandbox_webhook(zero_config_service) -> None:
@@ -120,8 +89,17 @@ def test_last_slot_bought_twice_on_sqlite_refunds_one(zero_config_service) -> No
             ).json()
             for _ in range(2)
         ]
-        for checkout in checkouts:
-            assert pay(checkout["checkout_url"]).status_code == 303
+        # Both buyers pay at the same moment, and their success pages verify at once too.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            paid = list(pool.map(lambda c: pay(c["checkout_url"]), checkouts))
+            verified = list(
+                pool.map(
+                    lambda c: http.get("/checkout/verify", params={"session_id": c["session_id"]}),
+                    checkouts * 2,
+                )
+            )
+        assert [p.status_code for p in paid] == [303, 303]
+        assert all(v.status_code == 200 for v in verified)
 
         def settled() -> bool:
             statuses = {http.get(f"/orders/{c['order_id']}").json()["status"] for c in checkouts}
@@ -182,3 +160,15 @@ def test_demo_command_runs_on_a_given_postgres_database(pg_server: PostgresServe
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Result: PASS" in result.stdout
+
+
+async def test_sandbox_start_expires_orders_of_sessions_it_forgot(shop) -> None:
+    """The sandbox keeps sessions in memory: after a restart their open orders are expired."""
+    from payments.sandbox_mode import expire_orphaned_checkouts
+
+    checkout = await shop.checkout(await shop.product())
+
+    assert await expire_orphaned_checkouts(shop.app.state.database) == 1
+
+    order = await shop.order(checkout["order_id"])
+    assert (order["status"], order["cancel_reason"]) == ("expired", "sandbox_restarted")

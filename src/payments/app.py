@@ -24,7 +24,7 @@ from payments.orders.routes import public as orders_router
 from payments.outbox import OutboxWorker
 from payments.pages import router as pages_router
 from payments.providers.stripe import StripeProvider
-from payments.sandbox_mode import running_sandbox
+from payments.sandbox_mode import expire_orphaned_checkouts, running_sandbox
 from payments.seed import seed_demo_catalog
 from payments.webhooks.routes import router as webhooks_router
 
@@ -38,57 +38,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         config = settings or get_settings()
         configure_logging(config.log_format, config.log_level)
-        with contextlib.ExitStack() as threads:
-            api_base = str(config.stripe_api_base) if config.stripe_api_base else None
-            if config.sandbox:
-                sandbox = threads.enter_context(running_sandbox(config))
-                api_base = sandbox.api_url
-                app.state.sandbox = sandbox
-                _announce_sandbox(config, sandbox.api_url)
-            if config.migrate_on_start:
-                await upgrade(config.database_url)
-            database = Database(create_engine(config.database_url, pool_size=config.db_pool_size))
-            if config.seed_on_start:
-                await seed_demo_catalog(database)
-            provider = StripeProvider(
-                config.stripe_secret_key.get_secret_value(),
-                api_base=api_base,
-                timeout=config.stripe_timeout_seconds,
-                max_network_retries=config.stripe_max_network_retries,
-                webhook_tolerance=config.webhook_tolerance_seconds,
-            )
-            outbox = OutboxWorker(
-                database,
-                provider,
-                poll_seconds=config.outbox_poll_seconds,
-                # Long enough for one provider call with all its retries.
-                lease=timedelta(
-                    seconds=config.stripe_timeout_seconds * (config.stripe_max_network_retries + 1)
-                    + 60
-                ),
-            )
-            database.on_outbox_write = outbox.wake
-            app.state.settings = config
-            app.state.database = database
-            app.state.provider = provider
-            app.state.outbox = outbox
-            worker = asyncio.create_task(outbox.run()) if config.outbox_enabled else None
-            log.info(
-                "service.started",
-                sandbox=config.sandbox,
-                livemode=config.livemode,
-                database="sqlite" if config.uses_sqlite else "postgresql",
-                outbox=config.outbox_enabled,
-            )
-            try:
-                yield
-            finally:
-                if worker is not None:
-                    worker.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await worker
-                await provider.aclose()
-                await database.dispose()
+        # Each resource is released in reverse order, also when start-up fails half-way.
+        async with contextlib.AsyncExitStack() as resources:
+            await _start(app, config, resources)
+            yield
 
     app = FastAPI(
         title="payments",
@@ -110,6 +63,61 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     return app
+
+
+async def _start(app: FastAPI, config: Settings, resources: contextlib.AsyncExitStack) -> None:
+    """Start everything the routes need and put it on `app.state`."""
+    api_base = str(config.stripe_api_base) if config.stripe_api_base else None
+    if config.sandbox:
+        sandbox = resources.enter_context(running_sandbox(config))
+        api_base = sandbox.api_url
+        app.state.sandbox = sandbox
+        _announce_sandbox(config, sandbox.api_url)
+    if config.migrate_on_start:
+        await upgrade(config.database_url)
+    database = Database(create_engine(config.database_url, pool_size=config.db_pool_size))
+    resources.push_async_callback(database.dispose)
+    if config.sandbox and (expired := await expire_orphaned_checkouts(database)):
+        log.warning("sandbox.orphans_expired", orders=expired)
+    if config.seed_on_start:
+        await seed_demo_catalog(database)
+    provider = StripeProvider(
+        config.stripe_secret_key.get_secret_value(),
+        api_base=api_base,
+        timeout=config.stripe_timeout_seconds,
+        max_network_retries=config.stripe_max_network_retries,
+        webhook_tolerance=config.webhook_tolerance_seconds,
+    )
+    resources.push_async_callback(provider.aclose)
+    outbox = OutboxWorker(
+        database,
+        provider,
+        poll_seconds=config.outbox_poll_seconds,
+        # Long enough for one provider call with all its retries.
+        lease=timedelta(
+            seconds=config.stripe_timeout_seconds * (config.stripe_max_network_retries + 1) + 60
+        ),
+    )
+    database.on_outbox_write = outbox.wake
+    app.state.settings = config
+    app.state.database = database
+    app.state.provider = provider
+    app.state.outbox = outbox
+    if config.outbox_enabled:
+        resources.push_async_callback(_stop, asyncio.create_task(outbox.run()))
+    log.info(
+        "service.started",
+        sandbox=config.sandbox,
+        livemode=config.livemode,
+        database="sqlite" if config.uses_sqlite else "postgresql",
+        outbox=config.outbox_enabled,
+    )
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _announce_sandbox(config: Settings, api_url: str) -> None:

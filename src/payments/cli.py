@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from payments.config import Settings, SettingsError, load_settings
@@ -50,6 +51,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         # Each worker would start its own sandbox Stripe, holding its own sessions.
         print("payments: the sandbox runs in one worker; drop --workers", file=sys.stderr)
         return 2
+    if "public_url" not in settings.model_fields_set:
+        # Success URLs and the sandbox's webhooks must reach this very server.
+        os.environ["PUBLIC_URL"] = _local_url(host, port)
     import uvicorn
 
     uvicorn.run(
@@ -61,6 +65,12 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         access_log=False,
     )
     return 0
+
+
+def _local_url(host: str, port: int) -> str:
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 (reading the bind address, not binding)
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 async def _seed(settings: Settings) -> int:

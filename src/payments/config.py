@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 STRIPE_KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_")
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    # Sandbox mode: on when no Stripe key is set, unless SANDBOX says otherwise.
+    # Sandbox mode: on when neither a Stripe key nor a database is set, or SANDBOX=true.
     sandbox: bool = False
     sandbox_host: str = "127.0.0.1"
     sandbox_port: Annotated[int, Field(ge=0, le=65535)] = 12111  # 0: any free port
@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     sandbox_webhook_url: AnyHttpUrl | None = None  # where it delivers events; default PUBLIC_URL
     sandbox_chaos: str = ""  # e.g. "delay=5,duplicate,reorder,never,fail_first=2"
     sandbox_async_settle_seconds: Annotated[float, Field(ge=0)] = 2.0
-    seed_demo_catalog: bool | None = None  # default: on in sandbox mode
+    seed_demo_catalog: bool | None = None  # default: on in sandbox mode on SQLite
 
     @model_validator(mode="before")
     @classmethod
@@ -90,7 +90,9 @@ class Settings(BaseSettings):
         except ValidationError:
             raise ValueError("SANDBOX must be true or false") from None
         if sandbox is None:
-            sandbox = not key
+            # Only a bare machine falls back to the sandbox; a service pointed at its own
+            # database but missing its key must fail, not quietly sell in sandbox mode.
+            sandbox = not key and _plain(data.get("database_url") or "sqlite").startswith("sqlite")
         data = {**data, "sandbox": sandbox}
         if sandbox:
             defaults = {
@@ -156,13 +158,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "STRIPE_SECRET_KEY: sandbox mode refuses a live key (sk_live_/rk_live_)"
             )
-        missing = [
-            name.upper() for name in _SECRETS_NEEDED_WITH_A_KEY if not _plain(getattr(self, name))
-        ]
+        needed = () if self.sandbox else ("stripe_secret_key", *_SECRETS_NEEDED_WITH_A_KEY)
+        missing = [name.upper() for name in needed if not _plain(getattr(self, name))]
         if missing:
             raise ValueError(
                 ", ".join(f"{name} is required" for name in missing)
-                + " when STRIPE_SECRET_KEY is set (unset it to run the offline sandbox)"
+                + " outside sandbox mode (SANDBOX=true runs the offline sandbox)"
             )
         if self.livemode and self.uses_sqlite:
             raise ValueError("DATABASE_URL: a live Stripe key needs PostgreSQL, not SQLite")
@@ -192,7 +193,10 @@ class Settings(BaseSettings):
 
     @property
     def seed_on_start(self) -> bool:
-        return self.sandbox if self.seed_demo_catalog is None else self.seed_demo_catalog
+        """By default only the zero-config sandbox gets the demo catalog, never Postgres."""
+        if self.seed_demo_catalog is not None:
+            return self.seed_demo_catalog
+        return self.sandbox and self.uses_sqlite
 
     @property
     def success_url(self) -> str:
@@ -216,10 +220,29 @@ def _plain(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build Settings, turning pydantic's error into one that names each bad setting."""
+class _GivenSettings(Settings):
+    """Settings from the given values alone: no environment, no `.env`."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def load_settings(*, isolated: bool = False, **overrides: object) -> Settings:
+    """Build Settings, turning pydantic's error into one that names each bad setting.
+
+    `isolated` ignores the environment and `.env`, for runs that must not be
+    steered by the machine they run on (`payments demo`).
+    """
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return (_GivenSettings if isolated else Settings)(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

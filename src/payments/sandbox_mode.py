@@ -12,7 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from sqlalchemy import update
+
 from payments.config import Settings
+from payments.db import Database
+from payments.models import Order, OrderStatus
 from payments.sandbox.chaos import Chaos
 from payments.sandbox.stripe_server import FakeStripe, serve_in_thread
 
@@ -44,3 +48,15 @@ def running_sandbox(settings: Settings) -> Iterator[RunningSandbox]:
             yield RunningSandbox(stripe=stripe, api_url=api_url)
     finally:
         stripe.close()  # stops its delivery thread
+
+
+async def expire_orphaned_checkouts(database: Database) -> int:
+    """The sandbox keeps its sessions in memory: after a restart, open orders point at
+    sessions that no longer exist and can never be paid, so close them as expired."""
+    async with database.transaction() as session:
+        result = await session.execute(
+            update(Order)
+            .where(Order.status == OrderStatus.PENDING, Order.provider_session_id.is_not(None))
+            .values(status=OrderStatus.EXPIRED, cancel_reason="sandbox_restarted")
+        )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from payments.config import SANDBOX_ADMIN_KEY, SANDBOX_STRIPE_KEY
 from tests.support.postgres import PostgresServer, create_database, drop_database
-from tests.support.processes import free_port, wait_ready
+from tests.support.processes import bare_env, free_port, running_service
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -78,42 +76,23 @@ def sandbox_service(
     """`payments serve` with no Stripe key (sandbox mode) on a fresh Postgres database."""
     name = f"payments_browser_{uuid.uuid4().hex[:8]}"
     asyncio.run(create_database(pg_server, name))
-    port, stripe_port = free_port(), free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("STRIPE", "DATABASE", "ADMIN", "SANDBOX", "PUBLIC_URL"))
-    }
-    env.update(
+    stripe_port = free_port()
+    env = bare_env(
+        SANDBOX="true",  # on Postgres the sandbox must be asked for
         DATABASE_URL=pg_server.database_url(name),
         AUTO_MIGRATE="true",
-        PUBLIC_URL=url,
+        SEED_DEMO_CATALOG="true",
         SANDBOX_PORT=str(stripe_port),
         SANDBOX_ASYNC_SETTLE_SECONDS="3",
         OUTBOX_POLL_SECONDS="0.5",
-        LOG_FORMAT="json",
     )
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / f"service-{request.node.name}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "payments.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ARTIFACTS,
-        )
-        try:
-            wait_ready(url, proc)
+    try:
+        with running_service(env, cwd=ARTIFACTS, log_path=log_path) as url:
             yield SandboxService(url=url, stripe_url=f"http://127.0.0.1:{stripe_port}")
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            asyncio.run(drop_database(pg_server, name))
+    finally:
+        asyncio.run(drop_database(pg_server, name))
 
 
 @pytest.fixture

@@ -53,6 +53,32 @@ async def test_happy_path(browser: Browser, sandbox_service: SandboxService) -> 
     assert (await sandbox_service.product("Payments T-shirt"))["stock"] == before - 1
 
 
+async def test_buy_button_retries_with_the_same_idempotency_key(
+    browser: Browser, sandbox_service: SandboxService
+) -> None:
+    """A 503 on the first try: the storefront retries with the same key, one order results."""
+    page = await browser.new_page()
+    keys: list[str] = []
+
+    async def flaky_once(route: Route) -> None:
+        keys.append(route.request.headers["idempotency-key"])
+        if len(keys) == 1:
+            await route.fulfill(status=503, json={"error": {"code": "service_unavailable"}})
+        else:
+            await route.continue_()
+
+    await page.route("**/checkout/sessions", flaky_once)
+    await page.goto(sandbox_service.url)
+    await (
+        page.locator("li.product", has_text="Payments T-shirt").locator("[data-testid=buy]").click()
+    )
+    await page.wait_for_selector("#pay")
+
+    assert len(keys) == 2
+    assert keys[0] == keys[1]
+    assert len(await sandbox_service.orders()) == 1
+
+
 async def test_browser_closed_before_the_redirect(
     browser: Browser, sandbox_service: SandboxService
 ) -> None:

@@ -102,3 +102,14 @@ async def test_stripe_outage_during_verify_is_502_and_changes_nothing(shop: Shop
     assert response.status_code == 502
     assert (await shop.order(checkout["order_id"]))["status"] == "pending"
     assert await shop.stock(product) == 2
+
+
+async def test_session_the_provider_no_longer_knows_is_404(shop: Shop) -> None:
+    """If Stripe has no such session (e.g. the sandbox restarted), verify says so: 404."""
+    checkout = await shop.checkout(await shop.product())
+    shop.fake.reset()  # Stripe forgets everything
+
+    response = await shop.verify(checkout["session_id"])
+
+    assert response.status_code == 404
+    assert (await shop.order(checkout["order_id"]))["status"] == "pending"

@@ -45,7 +45,7 @@ class Receiver:
         with self._lock:
             return list(self._received)
 
-    def wait_for(self, count: int, timeout: float = 3.0) -> list[Received]:
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         deadline = time.monotonic() + timeout
         while len(self.received) < count:
             assert time.monotonic() < deadline, f"expected {count} deliveries: {self.received}"

@@ -70,12 +70,12 @@ async def test_delay_holds_the_first_attempt(delivering, receiver, client):
     session = await _open_session(client)
 
     started = time.monotonic()
-    await _click(session, chaos_delay="0.3")
-    answered = time.monotonic() - started
+    await _click(session, chaos_delay="2")
+    before_the_delay = list(receiver.received)  # the redirect came back without waiting
     [received] = receiver.wait_for(1)
 
-    assert answered < 0.3
-    assert received.at - started >= 0.3
+    assert before_the_delay == []
+    assert received.at - started >= 2
 
 
 async def test_duplicate_delivers_each_event_twice_with_the_same_id(delivering, receiver, client):
@@ -96,10 +96,8 @@ async def test_reorder_sends_the_settlement_before_the_completion(delivering, re
     session = await _open_session(client)
 
     await _click(session, "async_succeed", chaos_reorder="1")
-    held = list(receiver.received)
 
     assert delivering.wait_for_deliveries(3)
-    assert held == []
     assert [r.event(WEBHOOK_SECRET).type for r in receiver.received] == [
         "checkout.session.async_payment_succeeded",
         "checkout.session.completed",

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -28,3 +33,59 @@ def wait_ready(base_url: str, proc: subprocess.Popen[bytes], *, within: float = 
             pass
         time.sleep(0.1)
     raise AssertionError("the service never became ready")
+
+
+SETTING_PREFIXES = (
+    "DATABASE",
+    "STRIPE",
+    "ADMIN",
+    "SANDBOX",
+    "PUBLIC_URL",
+    "SEED",
+    "AUTO_MIGRATE",
+    "CHECKOUT_",
+    "OUTBOX",
+    "LOG_",
+)
+
+
+def bare_env(**settings: str) -> dict[str, str]:
+    """This machine's environment without any payments setting, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}
+    return {**env, **settings}
+
+
+@contextmanager
+def running_service(
+    env: dict[str, str], *, cwd: Path, log_path: Path, port: int | None = None
+) -> Iterator[str]:
+    """`payments serve` as a child process until the block ends; yields its base URL."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "payments.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_ready(url, proc)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_for(check: Callable[[], bool], *, within: float = 20.0) -> None:
+    """Wait for what another process does; fails only if it never happens."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition never became true")
+        time.sleep(0.05)

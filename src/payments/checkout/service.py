@@ -108,7 +108,12 @@ async def _confirm_from_provider(
     session_id = order.provider_session_id or ""
     try:
         signal = await provider.fetch_checkout(session_id, account=order.provider_account)
-    except (ProviderUnavailable, ProviderRejected) as exc:
+    except ProviderRejected as exc:
+        log.warning("checkout.verify_refused", order_id=str(order.id), error=str(exc))
+        if exc.code == "resource_missing":
+            raise NotFound("the payment provider has no such checkout session") from exc
+        raise ProviderError("the payment provider refused the request") from exc
+    except ProviderUnavailable as exc:
         log.warning("checkout.verify_failed", order_id=str(order.id), error=str(exc))
         raise ProviderError("could not reach the payment provider; try again") from exc
     async with database.transaction() as session:

@@ -69,7 +69,7 @@ async def list_orders(
     stmt = (
         select(Order)
         .options(selectinload(Order.refunds))
-        .order_by(Order.created_at.desc())
+        .order_by(Order.created_at.desc(), Order.id.desc())  # SQLite's clock ticks in seconds
         .limit(limit)
     )
     if status is not None:

@@ -14,9 +14,22 @@ from starlette.types import ASGIApp
 STARTUP_TIMEOUT_SECONDS = 60.0
 
 
+def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening socket taken now, so its port is ours before anything is built on it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 @contextmanager
 def serve_in_thread(
-    app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, lifespan: bool = False
+    app: ASGIApp,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    lifespan: bool = False,
+    sock: socket.socket | None = None,
 ) -> Iterator[str]:
     """Serve `app` with uvicorn on `port` (0: a free one); yields the base URL, stops on exit.
 
@@ -24,10 +37,8 @@ def serve_in_thread(
     up front and there is no race for a "free" port number. With `lifespan`, the
     app's start-up has finished when this yields.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    port = sock.getsockname()[1]
+    sock = sock or bind(host, port)
+    host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
         app,
         lifespan="on" if lifespan else "off",

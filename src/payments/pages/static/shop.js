@@ -19,10 +19,16 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // Calls the API. Resolves to {status, data} whatever the HTTP status;
 // rejects only when no answer arrived (offline, connection reset, ...).
 async function api(method, path, { body, headers } = {}) {
+  const sending = body !== undefined;
   const response = await fetch(path, {
     method,
-    headers: { Accept: "application/json", "Content-Type": "application/json", ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    // Content-Type only with a body: a cross-origin GET then needs no CORS preflight.
+    headers: {
+      Accept: "application/json",
+      ...(sending && { "Content-Type": "application/json" }),
+      ...headers,
+    },
+    body: sending ? JSON.stringify(body) : undefined,
   });
   let data = null;
   try {
@@ -185,8 +191,12 @@ const MESSAGES = {
   refund_pending: SOLD_OUT + "is being refunded.",
   refunded: SOLD_OUT + "has been refunded.",
 };
-const STILL_PROCESSING =
-  "Your payment is still processing; we'll email you when it is confirmed. You can close this page.";
+// When we stop asking, say only what we know; reloading the page asks again.
+const GAVE_UP = {
+  processing: "Your payment is still processing; reload this page later to see the result.",
+  pending: "Your payment is not confirmed yet; reload this page in a moment to check again.",
+  unanswered: "We could not reach the shop to check your payment; reload this page to try again.",
+};
 const UNKNOWN = "Unknown checkout: we have no order for this link.";
 
 async function followCheckout() {
@@ -222,7 +232,8 @@ async function followCheckout() {
     // confirm the payment). Ask again later, but not forever.
     if (Date.now() + delay > giveUpAt) {
       // Honest about what we know: a queued refund still happens without this page.
-      showStatus(status, status === "refund_pending" ? MESSAGES[status] : STILL_PROCESSING, false);
+      const message = status === "refund_pending" ? MESSAGES[status] : GAVE_UP[status ?? "unanswered"];
+      showStatus(status, message, false);
       return;
     }
     await sleep(delay);
