@@ -136,7 +136,7 @@ async def test_webhook_duplicated_and_late(
     """Late, doubled webhooks after verify change nothing: paid once, stock once."""
     before = (await sandbox_service.product("Payments T-shirt"))["stock"]
     page = await open_checkout(browser, sandbox_service, "Payments T-shirt")
-    await set_chaos(page, delay=2, duplicate=True)
+    await set_chaos(page, delay=4, duplicate=True)
 
     await page.click("#pay")
     await expect(page.locator("#status")).to_have_attribute("data-status", "paid", timeout=FINAL)
