@@ -2,8 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Where `make run` listens: `make run PORT=8001`, `make run HOST=0.0.0.0` (other machines).
+# HOST is not read from the environment: some shells export it as the machine's name.
+HOST = 127.0.0.1
+PORT ?= 8000
 
-.PHONY: install run demo migrate test lint fmt
+.PHONY: install run demo migrate test lint fmt wheel-check
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -13,9 +17,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-run: install  ## serve http://127.0.0.1:8000; with no .env: the offline sandbox on SQLite
+run: install  ## serve http://$(HOST):$(PORT); with no .env: the offline sandbox on SQLite
 	$(BIN)/payments migrate
-	$(BIN)/payments serve --host 127.0.0.1 --port 8000
+	$(BIN)/payments serve --host $(HOST) --port $(PORT)
 
 demo: install  ## one whole purchase in the sandbox, checked step by step
 	$(BIN)/payments demo
@@ -26,11 +30,14 @@ migrate: install
 test: install  ## the whole suite, against real PostgreSQL (found or started on its own)
 	$(BIN)/pytest
 
+wheel-check: install  ## build the wheel, install it in a fresh venv, migrate and serve it
+	$(BIN)/python scripts/wheel_check.py
+
 lint: install
-	$(BIN)/ruff check src tests migrations
-	$(BIN)/ruff format --check src tests migrations
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
 	$(BIN)/mypy
 
 fmt: install
-	$(BIN)/ruff format src tests migrations
-	$(BIN)/ruff check --fix src tests migrations
+	$(BIN)/ruff format src tests scripts
+	$(BIN)/ruff check --fix src tests scripts

@@ -1,30 +1,27 @@
-"""Alembic driven from code: `payments migrate` and the tests run the same migrations."""
+"""Alembic driven from code: `payments migrate` and the tests run the same migrations.
+
+The migrations ship inside the package (`payments/migrations`), and the Alembic
+configuration is built here, so an installed wheel needs no `alembic.ini` and no
+source tree. The top-level `alembic.ini` is only for running `alembic` by hand
+from a checkout (e.g. `alembic revision --autogenerate`).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
-
-def alembic_ini() -> Path:
-    """`alembic.ini` of the source tree, or the one `PAYMENTS_ALEMBIC_INI` names."""
-    configured = os.environ.get("PAYMENTS_ALEMBIC_INI")
-    path = Path(configured) if configured else Path(__file__).resolve().parents[2] / "alembic.ini"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"alembic.ini not found at {path}; set PAYMENTS_ALEMBIC_INI to its location"
-        )
-    return path
+# A package resource: Alembic resolves it with importlib.resources, wherever the
+# package is installed.
+SCRIPT_LOCATION = "payments:migrations"
 
 
 def alembic_config(database_url: str) -> Config:
-    config = Config(str(alembic_ini()))
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
-    config.attributes["configure_logging"] = False  # keep the service's own logging set-up
     return config
 
 

@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import async_engine_from_config
 from payments.models import Base
 
 config = context.config
-if config.config_file_name and config.attributes.get("configure_logging", True):
+# Only `alembic` run by hand reads alembic.ini (and its logging set-up); `payments migrate`
+# builds its configuration in code and keeps the service's own logging.
+if config.config_file_name:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 if not config.get_main_option("sqlalchemy.url"):
     url = os.environ.get("DATABASE_URL")
