@@ -75,7 +75,7 @@ async def _start(app: FastAPI, config: Settings, resources: contextlib.AsyncExit
         _announce_sandbox(config, sandbox.api_url)
     if config.migrate_on_start:
         await upgrade(config.database_url)
-    database = Database(create_engine(config.database_url, pool_size=config.db_pool_size))
+    database = Database(create_engine(config))
     resources.push_async_callback(database.dispose)
     if config.sandbox and (expired := await expire_orphaned_checkouts(database)):
         log.warning("sandbox.orphans_expired", orders=expired)

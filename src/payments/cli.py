@@ -79,7 +79,7 @@ async def _seed(settings: Settings) -> int:
 
     if settings.migrate_on_start:
         await upgrade(settings.database_url)
-    database = Database(create_engine(settings.database_url))
+    database = Database(create_engine(settings))
     try:
         return await seed_demo_catalog(database)
     finally:

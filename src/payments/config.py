@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     outbox_poll_seconds: Annotated[float, Field(gt=0)] = 5.0
     outbox_enabled: bool = True
     db_pool_size: Annotated[int, Field(ge=1)] = 10
+    # A database that is down or never answers must give callers a fast 503 (Stripe
+    # retries), never a request hanging for a minute.
+    db_connect_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+    db_command_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -7,11 +7,13 @@ never sent for work that has not been committed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import structlog
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,31 +21,51 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from payments.config import Settings
+from payments.errors import DatabaseUnavailable
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """One engine per process; pool set-up is done once, not per request."""
-    if url.startswith("sqlite"):
-        return _sqlite_engine(url)
+log = structlog.get_logger(__name__)
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """One engine per process; pool set-up is done once, not per request.
+
+    Every wait is bounded (DB_*_TIMEOUT_SECONDS), so a database that is down or
+    never answers gives callers a fast 503 instead of a hung request.
+    """
+    if settings.uses_sqlite:
+        return _sqlite_engine(settings)
     return create_async_engine(
-        url,
+        settings.database_url,
         hide_parameters=True,  # errors must not carry customer data into logs
-        pool_size=pool_size,
-        max_overflow=pool_size,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=True,
-        # Readable in pg_stat_activity when ops look at a busy database.
-        connect_args={"server_settings": {"application_name": "payments"}},
+        connect_args={
+            "timeout": settings.db_connect_timeout_seconds,  # TCP connect and handshake
+            "command_timeout": settings.db_command_timeout_seconds,  # every statement
+            # Readable in pg_stat_activity when ops look at a busy database.
+            "server_settings": {"application_name": "payments"},
+        },
     )
 
 
-def _sqlite_engine(url: str) -> AsyncEngine:
+def _sqlite_engine(settings: Settings) -> AsyncEngine:
     """SQLite for the zero-config sandbox: one writer at a time, taken at BEGIN.
 
     SQLite's default deferred transactions fail with "database is locked" when
     two readers both try to become the writer; BEGIN IMMEDIATE takes the write
-    lock up front and waits for it (busy_timeout), which gives the same
-    one-winner semantics as the row locks on Postgres.
+    lock up front and waits for it, which gives the same one-winner semantics as
+    the row locks on Postgres. The wait is SQLite's busy timeout, bounded by
+    DB_COMMAND_TIMEOUT_SECONDS like a statement on Postgres.
     """
-    engine = create_async_engine(url, hide_parameters=True, connect_args={"timeout": 30})
+    engine = create_async_engine(
+        settings.database_url,
+        hide_parameters=True,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        connect_args={"timeout": settings.db_command_timeout_seconds},
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -51,7 +73,6 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -78,21 +99,60 @@ class Database:
         """Run the block in one transaction and commit it before the caller answers.
 
         Side effects the block queued in the outbox start only after the commit.
+        Raises DatabaseUnavailable when the database cannot be reached or stops
+        answering (see `_outage_is_unavailable`).
         """
-        async with self.sessionmaker() as session:
-            async with session.begin():
+        with _outage_is_unavailable():
+            async with self.sessionmaker() as session, session.begin():
+                await _connect(session)
                 yield session
-            if session.info.pop(OUTBOX_WRITTEN, False) and self.on_outbox_write:
-                self.on_outbox_write()
+        if session.info.pop(OUTBOX_WRITTEN, False) and self.on_outbox_write:
+            self.on_outbox_write()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads only."""
-        async with self.sessionmaker() as session:
-            yield session
+        """A session for reads only; DatabaseUnavailable as for `transaction`."""
+        with _outage_is_unavailable():
+            async with self.sessionmaker() as session:
+                await _connect(session)
+                yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def _connect(session: AsyncSession) -> None:
+    """Take the session's connection now, so that failing to get one is told apart from
+    a statement failing: whatever goes wrong here (refused, timed out, pool exhausted,
+    the database closed to connections, SQLite's write lock not granted) is an outage."""
+    try:
+        await session.connection()
+    except (SQLAlchemyError, OSError) as exc:
+        raise _unavailable(exc) from exc
+
+
+@contextmanager
+def _outage_is_unavailable() -> Iterator[None]:
+    """Turn a connection lost mid-request into DatabaseUnavailable; leave real errors be.
+
+    Lost means the driver found the connection broken (SQLAlchemy then invalidates
+    it: closed, reset, the server shut down or ended the session) or a socket-level
+    failure, which includes a statement that hit DB_COMMAND_TIMEOUT_SECONDS. A
+    statement the database rejects is a bug and is re-raised as it is.
+    """
+    try:
+        yield
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        raise _unavailable(exc) from exc
+    except OSError as exc:  # TimeoutError is one
+        raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: BaseException) -> DatabaseUnavailable:
+    log.warning("database.unavailable", error=type(exc).__name__)
+    return DatabaseUnavailable()
 
 
 def insert_for(session: AsyncSession) -> Callable[..., Any]:

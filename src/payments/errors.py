@@ -13,8 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import DBAPIError
 
 log = structlog.get_logger(__name__)
 
@@ -108,6 +107,15 @@ class ServiceUnavailable(PaymentsError):
     code = "service_unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database could not be reached or stopped answering: an outage, so the caller
+    retries (Stripe retries a 503 for days). Nothing was committed. Raised by `Database`;
+    a statement the database rejects is a bug and stays a 500."""
+
+    def __init__(self) -> None:
+        super().__init__("the database is unavailable; retry later", headers={"Retry-After": "5"})
+
+
 def responses(*errors: type[PaymentsError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for a route, so the schema shows what it can answer."""
     table: dict[int | str, dict[str, Any]] = {}
@@ -136,34 +144,14 @@ def install_error_handlers(app: FastAPI) -> None:
             problems.append(f"{where}: {err['msg']}" if where else err["msg"])
         return JSONResponse(_body("invalid_request", "; ".join(problems)), status_code=422)
 
-    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-        # Only an unreachable database is worth a retry (Stripe retries a 503 for days);
-        # anything else is a bug and must surface as one. Nothing was committed either way.
-        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
-        if not _is_outage(exc):
-            log.error("database.error", error=type(exc).__name__, sqlstate=sqlstate)
-            raise exc
-        log.error("database.unavailable", error=type(exc).__name__, sqlstate=sqlstate)
-        return JSONResponse(
-            _body("service_unavailable", "the database is unavailable; retry later"),
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
-
-    for error in (DBAPIError, PoolTimeout, OSError):
-        app.add_exception_handler(error, _database_error)
+    @app.exception_handler(DBAPIError)
+    async def _database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+        # Outages reach here as DatabaseUnavailable (503, see db.py). A statement the
+        # database rejects is a bug: log its SQLSTATE and let it surface as a 500.
+        log.error("database.error", error=type(exc).__name__, sqlstate=_sqlstate(exc))
+        raise exc
 
 
-# SQLSTATE classes of an unavailable server: connection exception, operator
-# intervention (shutdown, starting up), insufficient resources.
-_OUTAGE_SQLSTATES = ("08", "57P", "53")
-
-
-def _is_outage(exc: Exception) -> bool:
-    """Connection-level failures: refused, dropped, shutting down, pool exhausted."""
-    if isinstance(exc, OSError | PoolTimeout | OperationalError | InterfaceError):
-        return True
-    if not isinstance(exc, DBAPIError):
-        return False
-    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
-    return exc.connection_invalidated or sqlstate.startswith(_OUTAGE_SQLSTATES)
+def _sqlstate(exc: DBAPIError) -> str | None:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate if isinstance(sqlstate, str) else None
