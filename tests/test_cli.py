@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import sys
 import uuid
@@ -13,7 +14,7 @@ import pytest
 
 from tests.conftest import ADMIN_KEY, CONNECT_SECRET, STRIPE_KEY, WEBHOOK_SECRET
 from tests.support.postgres import PostgresServer, create_database, drop_database
-from tests.support.processes import bare_env, running_service
+from tests.support.processes import bare_env, free_port, running_service
 
 
 @pytest.fixture
@@ -81,3 +82,46 @@ def test_migrate_serve_sell_and_confirm(service_env, fake_stripe, tmp_path) -> N
     assert '"event": "payment.confirmed"' in output
     assert WEBHOOK_SECRET not in output
     assert STRIPE_KEY not in output
+
+
+def serve(port: int, env: dict[str, str], cwd) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        payments("serve", "--port", str(port)),
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_second_instance_names_the_sandbox_port_it_cannot_take(tmp_path) -> None:
+    """A second sandbox on a taken SANDBOX_PORT says so in one line, not a traceback."""
+    sandbox_port = str(free_port())
+    env = bare_env(SANDBOX_PORT=sandbox_port)
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+
+    with running_service(env, cwd=first, log_path=tmp_path / "first.log"):
+        result = serve(free_port(), env, second)
+
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"port {sandbox_port}" in result.stderr
+    assert "SANDBOX_PORT=0" in result.stderr
+
+
+def test_taken_http_port_is_named_with_the_flag_that_chooses_it(tmp_path) -> None:
+    """`payments serve --port N` on a taken port says which, and how to pick another."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = serve(port, bare_env(SANDBOX_PORT="0"), tmp_path)
+
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"port {port}" in result.stderr
+    assert "--port" in result.stderr

@@ -117,6 +117,13 @@ def test_last_slot_bought_twice_on_sqlite_refunds_one(zero_config_service) -> No
     assert stock == 0
 
 
+def test_sandbox_start_prints_the_storefront_address(zero_config_service) -> None:
+    """The person who typed `make run` gets the address to open on a plain line of its own."""
+    lines = zero_config_service.output.read_text().splitlines()
+
+    assert f"Storefront: {zero_config_service.url}" in lines
+
+
 def test_demo_command_passes_on_a_temporary_sqlite_database(tmp_path: Path) -> None:
     """`payments demo` runs a whole purchase and exits 0 only when it was confirmed once."""
     result = subprocess.run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -121,7 +122,12 @@ async def _stop(task: asyncio.Task[None]) -> None:
 
 
 def _announce_sandbox(config: Settings, api_url: str) -> None:
-    """Say it loudly: nobody should mistake the sandbox for real payments."""
+    """Say it loudly: nobody should mistake the sandbox for real payments.
+
+    The storefront's address also goes on a plain line of its own, for the person who
+    just typed `make run`; on stderr, so stdout stays pure log lines (JSON when piped).
+    """
+    print(f"Storefront: {str(config.public_url).rstrip('/')}", file=sys.stderr, flush=True)
     log.warning(
         "sandbox.mode",
         message="SANDBOX MODE: no real money moves; Stripe is the built-in test server",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import os
+import socket
 import sys
 
 from payments.config import Settings, SettingsError, load_settings
@@ -51,6 +53,10 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         # Each worker would start its own sandbox Stripe, holding its own sessions.
         print("payments: the sandbox runs in one worker; drop --workers", file=sys.stderr)
         return 2
+    if taken := _taken_ports(settings, host, port):
+        # One line each, instead of the traceback of a failed bind half-way through start-up.
+        print("\n".join(f"payments: {problem}" for problem in taken), file=sys.stderr)
+        return 2
     if "public_url" not in settings.model_fields_set:
         # Success URLs and the sandbox's webhooks must reach this very server.
         os.environ["PUBLIC_URL"] = _local_url(host, port)
@@ -65,6 +71,42 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         access_log=False,
     )
     return 0
+
+
+def _taken_ports(settings: Settings, host: str, port: int) -> list[str]:
+    """Which of our ports another process holds, and how to choose another."""
+    taken = []
+    if not _can_bind(host, port):
+        taken.append(
+            f"port {port} on {host} is already in use (another payments serve?); "
+            f"choose another with --port, e.g. --port {port + 1} (make run PORT={port + 1})"
+        )
+    sandbox_port = settings.sandbox_port
+    if settings.sandbox and sandbox_port and not _can_bind(settings.sandbox_host, sandbox_port):
+        taken.append(
+            f"the sandbox's port {sandbox_port} on {settings.sandbox_host} is already in use "
+            "(another payments in sandbox mode?); set SANDBOX_PORT to another port, "
+            "or SANDBOX_PORT=0 for any free one"
+        )
+    return taken
+
+
+def _can_bind(host: str, port: int) -> bool:
+    """False only when the address is in use; any other problem is left to the server,
+    which reports it when it binds for real (the options match uvicorn's)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror:
+        return True
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return exc.errno != errno.EADDRINUSE
+    return True
 
 
 def _local_url(host: str, port: int) -> str:

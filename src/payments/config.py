@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
     db_command_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
-    log_format: Literal["json", "console"] = "json"
+    log_format: Literal["json", "console"] | None = None  # default: console on a terminal
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Sandbox mode: on when neither a Stripe key nor a database is set, or SANDBOX=true.

@@ -6,6 +6,7 @@ Never log a payload, a secret or card data: log ids and outcomes.
 from __future__ import annotations
 
 import logging
+import sys
 import uuid
 from typing import Literal
 
@@ -13,7 +14,11 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-def configure_logging(fmt: Literal["json", "console"] = "json", level: str = "INFO") -> None:
+def configure_logging(fmt: Literal["json", "console"] | None = None, level: str = "INFO") -> None:
+    """Log lines to stdout; without `fmt` (LOG_FORMAT), readable lines for a person at a
+    terminal and JSON lines for everything else (a pipe, a file, a log collector)."""
+    if fmt is None:
+        fmt = "console" if sys.stdout.isatty() else "json"
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"

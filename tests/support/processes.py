@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import socket
 import subprocess
 import sys
@@ -89,3 +91,43 @@ def wait_for(check: Callable[[], bool], *, within: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition never became true")
         time.sleep(0.05)
+
+
+def output_on_a_terminal(env: dict[str, str], *, cwd: Path, until: str) -> str:
+    """`payments serve` with a terminal (a pty) as stdout and stderr, as a person runs it.
+
+    Returns what it printed up to the end of the first line containing `until`, then
+    stops it; fails if it exits or never prints that line.
+    """
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "payments.cli", "serve", "--port", str(free_port())],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    output = ""
+    deadline = time.monotonic() + 60
+    try:
+        while until not in output or "\n" not in output[output.index(until) :]:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError(f"never printed {until!r}; it printed:\n{output}")
+            if select.select([controller], [], [], 0.2)[0]:
+                output += os.read(controller, 65536).decode(errors="replace")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        os.close(controller)
+    return output.replace("\r\n", "\n")
+
+
+def line_with(output: str, text: str) -> str:
+    """The first line of `output` containing `text`."""
+    return next(line for line in output.splitlines() if text in line)
