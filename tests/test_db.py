@@ -53,13 +53,16 @@ async def silent_server() -> AsyncIterator[int]:
 
 
 @asynccontextmanager
-async def serving(settings: Any, **transport: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def serving(
+    settings: Any, **transport: Any
+) -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
+    """The service started with `settings`: a client for it, and its own Database (for
+    tests that hold its connections)."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         asgi = httpx.ASGITransport(app=app, **transport)
         async with httpx.AsyncClient(transport=asgi, base_url="http://payments.test") as client:
-            client.app = app  # type: ignore[attr-defined]
-            yield client
+            yield client, app.state.database
 
 
 def assert_unavailable(response: httpx.Response) -> None:
@@ -74,7 +77,7 @@ async def test_database_that_never_answers_gives_a_fast_503(stripe_url, fake_str
     body, headers = fake_stripe.signed(event)
     async with silent_server() as port, asyncio.timeout(GUARD_SECONDS):
         url = f"postgresql+asyncpg://payments@127.0.0.1:{port}/payments"
-        async with serving(make_settings(url, stripe_url, **SHORT)) as client:
+        async with serving(make_settings(url, stripe_url, **SHORT)) as (client, _database):
             ready = await client.get("/readyz")
             webhook = await client.post("/webhooks/stripe", content=body, headers=headers)
             checkout = await client.post(
@@ -89,12 +92,15 @@ async def test_database_that_never_answers_gives_a_fast_503(stripe_url, fake_str
 async def test_every_pooled_connection_busy_gives_a_503(database_url, stripe_url) -> None:
     """Pool checkout times out after DB_POOL_TIMEOUT_SECONDS: 503, not a 30 s wait."""
     settings = make_settings(database_url, stripe_url, db_pool_size=1, **SHORT)
-    async with serving(settings) as client, asyncio.timeout(GUARD_SECONDS):
-        database = client.app.state.database  # type: ignore[attr-defined]
+    async with (
+        serving(settings) as (client, database),
         # pool_size 1 allows one overflow connection: hold both.
-        async with database.reading() as first, database.reading() as second:
-            await first.execute(text("SELECT 1"))
-            await second.execute(text("SELECT 1"))
+        database.reading() as first,
+        database.reading() as second,
+    ):
+        await first.execute(text("SELECT 1"))
+        await second.execute(text("SELECT 1"))
+        async with asyncio.timeout(GUARD_SECONDS):
             ready = await client.get("/readyz")
 
     assert_unavailable(ready)
@@ -104,7 +110,7 @@ async def test_statement_that_never_finishes_gives_a_503(database_url, stripe_ur
     """A statement past DB_COMMAND_TIMEOUT_SECONDS (here: stuck behind a lock) is a 503."""
     locker = await asyncpg.connect(database_url.replace("+asyncpg", ""))
     try:
-        async with serving(make_settings(database_url, stripe_url, **SHORT)) as client:
+        async with serving(make_settings(database_url, stripe_url, **SHORT)) as (client, _database):
             async with locker.transaction():
                 await locker.execute("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
                 async with asyncio.timeout(GUARD_SECONDS):
@@ -130,8 +136,7 @@ async def test_connection_lost_mid_transaction_is_unavailable(database_url, stri
                 await admin.close()
             await session.execute(text("SELECT 1"))
 
-    async with serving(make_settings(database_url, stripe_url, **SHORT)) as client:
-        database = client.app.state.database  # type: ignore[attr-defined]
+    async with serving(make_settings(database_url, stripe_url, **SHORT)) as (_client, database):
         with pytest.raises(DatabaseUnavailable):
             await transaction_whose_session_is_ended(database)
 
@@ -141,7 +146,7 @@ async def test_sqlite_write_lock_held_too_long_gives_a_503(tmp_path, stripe_url)
     path = tmp_path / "payments.db"
     url = f"sqlite+aiosqlite:///{path}"
     await upgrade(url)
-    async with serving(make_settings(url, stripe_url, **SHORT)) as client:
+    async with serving(make_settings(url, stripe_url, **SHORT)) as (client, _database):
         holder = sqlite3.connect(path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")  # another process writing, and not letting go
         try:
@@ -162,7 +167,7 @@ async def test_a_statement_the_database_rejects_is_a_500(pg_server, stripe_url) 
     await create_database(pg_server, name)
     try:
         settings = make_settings(pg_server.database_url(name), stripe_url, **SHORT)
-        async with serving(settings, raise_app_exceptions=False) as client:
+        async with serving(settings, raise_app_exceptions=False) as (client, _database):
             products = await client.get("/products")
             ready = await client.get("/readyz")
     finally:
