@@ -151,7 +151,8 @@ def _outage_is_unavailable() -> Iterator[None]:
 
 
 def _unavailable(exc: BaseException) -> DatabaseUnavailable:
-    log.warning("database.unavailable", error=type(exc).__name__)
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)  # e.g. 55000, 57P01
+    log.warning("database.unavailable", error=type(exc).__name__, sqlstate=sqlstate)
     return DatabaseUnavailable()
 
 
