@@ -39,6 +39,7 @@ def wait_ready(base_url: str, proc: subprocess.Popen[bytes], *, within: float = 
 
 SETTING_PREFIXES = (
     "DATABASE",
+    "DB_",
     "STRIPE",
     "ADMIN",
     "SANDBOX",
