@@ -84,9 +84,10 @@ class CreatedCheckout:
 
 @dataclass(frozen=True)
 class RefundRequest:
+    """Give back what remains of a payment: whatever was not refunded already, elsewhere too."""
+
     order_id: uuid.UUID
     payment_id: str
-    amount: int
     idempotency_key: str
     reason: str  # ours, e.g. "out_of_stock"; kept in metadata
     routing: Routing | None = None
@@ -94,8 +95,11 @@ class RefundRequest:
 
 @dataclass(frozen=True)
 class RefundResult:
+    """A refund as the provider reports it."""
+
     refund_id: str | None  # None: the provider had refunded it already, outside this service
     amount: int
+    currency: str
     status: str
 
 

@@ -121,9 +121,10 @@ class StripeProvider:
             raise ProviderRejected(f"Stripe returned an unusable session: {exc}") from None
 
     async def refund(self, request: RefundRequest) -> RefundResult:
+        """Refund what remains of the payment: without `amount`, Stripe takes all that is left,
+        so a partial refund made elsewhere (the Dashboard) cannot make this one too large."""
         params: dict[str, Any] = {
             "payment_intent": request.payment_id,
-            "amount": request.amount,
             "reason": "requested_by_customer",
             "metadata": {"order_id": str(request.order_id), "reason": request.reason},
         }
@@ -139,7 +140,12 @@ class StripeProvider:
             refund = await self._client.v1.refunds.create_async(params, options)
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
-        return RefundResult(refund_id=refund.id, amount=refund.amount, status=refund.status or "")
+        return RefundResult(
+            refund_id=refund.id,
+            amount=refund.amount,
+            currency=refund.currency,
+            status=refund.status or "",
+        )
 
     def parse_event(
         self, body: bytes, headers: Mapping[str, str], secrets: list[str]
