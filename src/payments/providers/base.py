@@ -72,6 +72,7 @@ class CheckoutRequest:
     success_url: str
     cancel_url: str
     idempotency_key: str
+    allow_promotion_codes: bool  # as decided for the order; sent to the provider as is
     customer_email: str | None = None
     routing: Routing | None = None
 

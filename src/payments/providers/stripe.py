@@ -91,8 +91,8 @@ class StripeProvider:
             "cancel_url": request.cancel_url,
             "client_reference_id": order_id,
             "metadata": {"order_id": order_id},
-            # Lets buyers enter promotion codes, including 100% ones (a free order).
-            "allow_promotion_codes": True,
+            # Decided per order (no codes when a fee is taken); 100% codes make a free order.
+            "allow_promotion_codes": request.allow_promotion_codes,
             "payment_intent_data": {"metadata": {"order_id": order_id}},
         }
         if request.customer_email:
