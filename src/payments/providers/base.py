@@ -27,12 +27,18 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class PaymentSignal:
-    """One observation of a checkout, from a webhook or from asking the provider."""
+    """One observation of a checkout, from a webhook or from asking the provider.
+
+    A PAID signal always carries the amount paid (minor units) and its currency
+    (lower-case ISO 4217); `payment_id` is None exactly when nothing was charged
+    (a free order). The provider refuses to build a PAID signal otherwise.
+    """
 
     session_id: str
     account: str | None  # the connected account the checkout lives on, if any
     outcome: Outcome
     amount_paid: int | None = None
+    currency: str | None = None
     payment_id: str | None = None
 
 
