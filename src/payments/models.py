@@ -67,6 +67,13 @@ class OrderStatus(StrEnum):
     REFUNDED = "refunded"
 
 
+class ReviewReason(StrEnum):
+    """Why an order waits for a human: a payment its rules do not allow arrived for it."""
+
+    CURRENCY_MISMATCH = "currency_mismatch"
+    AMOUNT_MISMATCH = "amount_mismatch"
+
+
 class ConfirmedVia(StrEnum):
     WEBHOOK = "webhook"
     VERIFY = "verify"
@@ -116,6 +123,9 @@ class Order(Base):
             "confirmed_via IS NULL OR " + _in("confirmed_via", ConfirmedVia), name="confirmed_via"
         ),
         CheckConstraint("amount_total >= 0", name="amount_total"),
+        CheckConstraint(
+            "review_reason IS NULL OR " + _in("review_reason", ReviewReason), name="review_reason"
+        ),
         Index("ix_orders_status_created_at", "status", "created_at"),
         Index("ix_orders_created_at", "created_at"),
     )
@@ -129,6 +139,10 @@ class Order(Base):
     currency: Mapped[str] = mapped_column(String(3))
     amount_total: Mapped[int] = mapped_column(BigInteger)
     application_fee_amount: Mapped[int | None] = mapped_column(BigInteger)
+    # Whether the buyer may enter promotion codes, as sent to Stripe: only when no fee is
+    # taken, because Stripe fixes the fee when the session is created (see application_fee).
+    allow_promotion_codes: Mapped[bool] = mapped_column(Boolean)
+    # What the buyer paid, in `currency`; set when the payment is confirmed.
     amount_paid: Mapped[int | None] = mapped_column(BigInteger)
     customer_email: Mapped[str | None] = mapped_column(String(320))
     provider_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
@@ -136,6 +150,8 @@ class Order(Base):
     provider_payment_id: Mapped[str | None] = mapped_column(String(255))
     confirmed_via: Mapped[str | None] = mapped_column(String(16))
     cancel_reason: Mapped[str | None] = mapped_column(String(32))
+    # Set once, when a payment the order's rules do not allow arrives: a human must look.
+    review_reason: Mapped[str | None] = mapped_column(String(32))
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(

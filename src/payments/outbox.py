@@ -39,7 +39,7 @@ MAX_BACKOFF_SECONDS = 3600
 
 
 async def enqueue_refund(session: AsyncSession, order_id: uuid.UUID, *, reason: str) -> None:
-    """Queue the refund of everything paid for the order; queuing it twice is a no-op."""
+    """Queue the refund of what remains of the order's payment; queuing it twice is a no-op."""
     insert = insert_for(session)
     await session.execute(
         insert(OutboxMessage)
@@ -160,10 +160,13 @@ class OutboxWorker:
             )
 
     async def _send_refund(self, message: OutboxMessage) -> None:
-        """Refund an order in full, then record it and mark the order refunded.
+        """Refund what remains of the order's payment, record it as Stripe reports it,
+        and mark the order refunded.
 
+        Asking for what remains (not `amount_paid`) means a partial refund made
+        elsewhere, such as in the Dashboard, cannot make this one fail for ever.
         If the worker dies after Stripe accepted the refund, the retry sends the
-        same idempotency key and gets the same refund back.
+        same idempotency key (derived from the order) and gets the same refund back.
         """
         async with self._database.reading() as session:
             row = (
@@ -185,7 +188,7 @@ class OutboxWorker:
                         order_id=order.id,
                         provider_refund_id=result.refund_id,
                         amount=result.amount,
-                        currency=order.currency,
+                        currency=result.currency,
                         reason=reason,
                         status=result.status,
                     )
@@ -197,13 +200,19 @@ class OutboxWorker:
                 .where(OutboxMessage.id == message.id)
                 .values(done_at=datetime.now(UTC), last_error=None)
             )
-        log.info("refund.done", order_id=str(order.id), amount=order.amount_paid)
+        log.info(
+            "refund.done",
+            order_id=str(order.id),
+            amount=result.amount if result else 0,
+            status=result.status if result else "nothing_charged",
+        )
 
     async def _refund_at_provider(
         self, order: Order, seller: Seller | None, message: OutboxMessage
     ) -> RefundResult | None:
-        if not order.provider_payment_id or not order.amount_paid:
-            return None  # a free order: nothing was charged, nothing to give back
+        """Stripe's refund; None when nothing was charged (a free order has no payment)."""
+        if order.provider_payment_id is None:
+            return None
         routing = None
         if seller is not None and order.charge_type:
             routing = Routing(
@@ -214,7 +223,6 @@ class OutboxWorker:
         request = RefundRequest(
             order_id=order.id,
             payment_id=order.provider_payment_id,
-            amount=order.amount_paid,
             idempotency_key=message.idempotency_key,
             reason=str(message.payload.get("reason", "requested")),
             routing=routing,
@@ -225,5 +233,12 @@ class OutboxWorker:
             if exc.code != "charge_already_refunded":
                 raise
             # Refunded by someone else (e.g. in the Dashboard): the money is back all the same.
+            # Stripe does not say how much; a confirmed payment was given back in full, and
+            # one never confirmed (a mismatch, amount_paid unset) is recorded as 0 from us.
             log.warning("refund.already_refunded", order_id=str(order.id))
-            return RefundResult(refund_id=None, amount=order.amount_paid, status="already_refunded")
+            return RefundResult(
+                refund_id=None,
+                amount=order.amount_paid if order.amount_paid is not None else 0,
+                currency=order.currency,
+                status="already_refunded",
+            )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import httpx
 import pytest
 
 from tests.conftest import Shop, wait_until
@@ -313,3 +314,75 @@ async def test_configured_success_url_is_sent_to_stripe(shop: Shop) -> None:
 
     [create] = session_creates(shop)
     assert create.form["success_url"] == "https://shop.example/thanks?cs={CHECKOUT_SESSION_ID}"
+
+
+@pytest.mark.parametrize("charge_type", ["direct", "destination"])
+async def test_session_that_carries_a_fee_refuses_promotion_codes(shop: Shop, charge_type) -> None:
+    """Stripe fixes the fee at creation, so a discount would raise its share: no codes then."""
+    seller = await shop.seller(charge_type, fee_bps=1000)
+    answer = await shop.checkout(await shop.product(unit_amount=2500, seller=seller))
+
+    [create] = session_creates(shop)
+    assert create.form["payment_intent_data"]["application_fee_amount"] == "250"
+    assert create.form["allow_promotion_codes"] == "false"
+    order = await shop.order(answer["order_id"])
+    assert (order["application_fee_amount"], order["allow_promotion_codes"]) == (250, False)
+
+
+@pytest.mark.parametrize(
+    ("fee_bps", "unit_amount"),
+    [
+        (None, 2500),  # a platform sale
+        (0, 2500),  # a seller who pays no fee
+        (1, 4999),  # 0.4999 of a cent rounds to no fee
+    ],
+)
+async def test_session_without_a_fee_allows_promotion_codes(
+    shop: Shop, fee_bps: int | None, unit_amount: int
+) -> None:
+    """No fee to distort: the buyer may use promotion codes, and no fee is sent or stored."""
+    seller = None if fee_bps is None else await shop.seller("direct", fee_bps=fee_bps)
+    answer = await shop.checkout(await shop.product(unit_amount=unit_amount, seller=seller))
+
+    [create] = session_creates(shop)
+    assert create.form["allow_promotion_codes"] == "true"
+    assert "application_fee_amount" not in create.form.get("payment_intent_data", {})
+    order = await shop.order(answer["order_id"])
+    assert order["allow_promotion_codes"] is True
+    assert order["application_fee_amount"] == (None if seller is None else 0)
+
+
+@pytest.mark.parametrize(
+    ("unit_amount", "fee"),
+    [
+        (4999, 0),  # 0.4999: below the half, down
+        (5000, 1),  # 0.5: exactly the half, up
+        (14999, 1),  # 1.4999: down
+        (15000, 2),  # 1.5: up
+        (25000, 3),  # 2.5: up (banker's rounding would give 2)
+    ],
+)
+async def test_fee_is_rounded_half_up(shop: Shop, unit_amount: int, fee: int) -> None:
+    """fee_bps of the amount, in minor units, with half a unit rounded up and less rounded down."""
+    seller = await shop.seller("destination", fee_bps=1)
+    answer = await shop.checkout(await shop.product(unit_amount=unit_amount, seller=seller))
+
+    assert (await shop.order(answer["order_id"]))["application_fee_amount"] == fee
+    [create] = session_creates(shop)
+    sent = create.form["payment_intent_data"].get("application_fee_amount")
+    assert sent == (str(fee) if fee else None)
+
+
+async def test_buyer_cannot_redeem_a_code_on_a_session_that_carries_a_fee(shop: Shop) -> None:
+    """Like Stripe, the sandbox's hosted page refuses the code and the session stays open."""
+    seller = await shop.seller("direct", fee_bps=1000)
+    answer = await shop.checkout(await shop.product(seller=seller))
+
+    async with httpx.AsyncClient(follow_redirects=False, timeout=5) as browser:
+        response = await browser.post(
+            answer["checkout_url"], data={"action": "promo", "promo_code": "FREE100"}
+        )
+
+    assert response.status_code == 400
+    assert shop.fake.get_session(answer["session_id"])["status"] == "open"
+    assert shop.fake.events() == []

@@ -62,6 +62,44 @@ async def test_free_order_is_confirmed_by_verify_too(shop: Shop) -> None:
     assert response.json() == {"order_id": checkout["order_id"], "status": "paid", "paid": True}
 
 
+async def test_connect_order_made_free_by_a_code_records_no_fee(shop: Shop) -> None:
+    """A seller's order with no fee to take may be made free; then nothing is paid, no fee kept."""
+    seller = await shop.seller("destination", fee_bps=1)  # 0.4999 of a cent: no fee
+    product, checkout = await start(shop, seller=seller, amount=4999)
+    shop.fake.complete_session(checkout["session_id"], outcome="free")
+
+    response = await shop.deliver(shop.fake.last_event("checkout.session.completed"))
+
+    assert response.json()["outcome"] == "paid"
+    order = await shop.order(checkout["order_id"])
+    assert (order["status"], order["amount_paid"], order["application_fee_amount"]) == (
+        "paid",
+        0,
+        0,
+    )
+    assert order["allow_promotion_codes"] is True
+    assert await shop.stock(product) == 4
+
+
+async def test_paid_session_without_an_amount_is_unusable_not_free(shop: Shop, db) -> None:
+    """A PaymentIntent but no integer amount_total: recorded as unusable, never taken as free."""
+    product = await shop.product(stock=1)
+    first, second = await shop.checkout(product), await shop.checkout(product)
+    shop.fake.complete_session(first["session_id"], outcome="paid")
+    await shop.deliver(shop.fake.last_event("checkout.session.completed"))
+    session = shop.fake.complete_session(second["session_id"], outcome="paid")
+    event = shop.fake.make_event("checkout.session.completed", dict(session, amount_total=None))
+
+    response = await shop.deliver(event)
+    await shop.drain_outbox()
+
+    assert response.json()["outcome"] == "unusable_event"
+    order = await shop.order(second["order_id"])
+    assert (order["status"], order["amount_paid"], order["refunds"]) == ("pending", None, [])
+    assert await db.fetchval("SELECT count(*) FROM outbox") == 0
+    assert (await shop.order(first["order_id"]))["status"] == "paid"
+
+
 @pytest.mark.parametrize("mode", ["setup", "subscription"])
 async def test_no_payment_required_outside_payment_mode_is_not_a_payment(
     shop: Shop, mode: str

@@ -49,3 +49,29 @@ async def test_two_buyers_racing_for_the_last_unit(shop: Shop) -> None:
     assert statuses == ["paid", "refunded"]
     assert await shop.stock(product) == 0
     assert len(shop.fake.refunds()) == 1
+
+
+async def test_valid_and_mismatched_signals_racing_settle_one_way(shop: Shop, db) -> None:
+    """Paid or refunded, flagged either way: never both, stock taken at most once, one refund."""
+    product, other = await shop.product(stock=5), await shop.product(stock=5)
+    checkout = await shop.checkout(product)
+    await shop.checkout(other)
+    session = shop.fake.complete_session(checkout["session_id"], outcome="paid")
+    valid = shop.fake.last_event("checkout.session.completed")
+    wrong = shop.fake.make_event("checkout.session.completed", dict(session, currency="eur"))
+
+    responses = await asyncio.gather(
+        *[shop.deliver(e) for e in [wrong, valid] * 5],
+        *[shop.verify(checkout["session_id"]) for _ in range(5)],
+    )
+    await shop.drain_outbox()
+
+    assert {r.status_code for r in responses} == {200}
+    order = await shop.order(checkout["order_id"])
+    assert order["review_reason"] == "currency_mismatch"
+    assert order["status"] in {"paid", "refunded"}
+    paid = order["status"] == "paid"
+    assert await shop.stock(product) == (4 if paid else 5)
+    assert len(shop.fake.refunds()) == (0 if paid else 1)
+    assert await db.fetchval("SELECT count(*) FROM outbox") == (0 if paid else 1)
+    assert await shop.stock(other) == 5

@@ -67,6 +67,34 @@ async def test_admin_order_has_the_full_record(shop: Shop) -> None:
     assert order["provider_session_id"] == checkout["session_id"]
     assert order["confirmed_via"] == "webhook"
     assert order["cancel_reason"] is None
+    assert order["review_reason"] is None
+    assert order["allow_promotion_codes"] is False  # the order carries a fee
     assert order["items"] == [
         {"product_id": product["id"], "name": "Concert ticket", "quantity": 1, "unit_amount": 4000}
     ]
+
+
+async def test_admin_lists_orders_flagged_for_review(shop: Shop) -> None:
+    """GET /admin/orders?flagged=true finds the orders a human must look at, and only those."""
+    product = await shop.product()
+    flagged, paid, pending = [await shop.checkout(product) for _ in range(3)]
+    session = shop.fake.complete_session(flagged["session_id"], outcome="paid")
+    await shop.deliver(
+        shop.fake.make_event("checkout.session.completed", dict(session, currency="eur"))
+    )
+    shop.fake.complete_session(paid["session_id"], outcome="paid")
+    await shop.verify(paid["session_id"])
+
+    only_flagged = await shop.client.get(
+        "/admin/orders", params={"flagged": "true"}, headers=shop.admin
+    )
+    not_flagged = await shop.client.get(
+        "/admin/orders", params={"flagged": "false"}, headers=shop.admin
+    )
+
+    assert [(o["id"], o["review_reason"]) for o in only_flagged.json()["data"]] == [
+        (flagged["order_id"], "currency_mismatch")
+    ]
+    assert {o["id"] for o in not_flagged.json()["data"]} == {paid["order_id"], pending["order_id"]}
+    detail = await shop.order(flagged["order_id"])
+    assert (detail["status"], detail["review_reason"]) == ("refund_pending", "currency_mismatch")

@@ -47,10 +47,14 @@ async def test_card_payment_completes_session_with_succeeded_intent_and_charge(f
 
 async def test_free_order_completes_without_a_payment_intent(fake, client):
     """outcome="free": a 100% discount leaves amount_total 0 and no PaymentIntent."""
-    session = await client.v1.checkout.sessions.create_async(session_params())
+    session = await client.v1.checkout.sessions.create_async(
+        session_params(allow_promotion_codes=True)
+    )
 
     completed = fake.complete_session(session.id, outcome="free")
-    other = await client.v1.checkout.sessions.create_async(session_params())
+    other = await client.v1.checkout.sessions.create_async(
+        session_params(allow_promotion_codes=True)
+    )
     paid_free = fake.complete_session(other.id, outcome="free", free_payment_status="paid")
 
     assert completed["payment_status"] == "no_payment_required"
@@ -59,6 +63,17 @@ async def test_free_order_completes_without_a_payment_intent(fake, client):
     assert completed["payment_intent"] is None
     assert paid_free["payment_status"] == "paid"
     assert len(fake.events("checkout.session.completed")) == 2
+
+
+async def test_free_completion_needs_a_session_that_allows_promotion_codes(fake, client):
+    """A session created without allow_promotion_codes cannot be made free; it stays open."""
+    session = await client.v1.checkout.sessions.create_async(session_params())
+
+    with pytest.raises(ValueError, match="does not accept promotion codes"):
+        fake.complete_session(session.id, outcome="free")
+
+    assert fake.get_session(session.id)["status"] == "open"
+    assert fake.events() == []
 
 
 async def test_delayed_payment_succeeds_later(fake, client):

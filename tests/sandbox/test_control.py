@@ -18,8 +18,8 @@ async def control(base_url):
         yield http
 
 
-async def _open_session(client):
-    return await client.v1.checkout.sessions.create_async(session_params())
+async def _open_session(client, **overrides):
+    return await client.v1.checkout.sessions.create_async(session_params(**overrides))
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,7 @@ async def test_complete_finishes_like_the_buyer_buttons(
     fake, control, client, outcome, payment_status
 ):
     """POST .../complete with paid or free completes the session at once."""
-    session = await _open_session(client)
+    session = await _open_session(client, allow_promotion_codes=True)
 
     response = await control.post(
         f"/_sandbox/sessions/{session.id}/complete", json={"outcome": outcome}
@@ -87,6 +87,23 @@ async def test_complete_finishes_like_the_buyer_buttons(
         payment_status,
     )
     assert fake.get_session(session.id)["payment_status"] == payment_status
+
+
+async def test_complete_free_is_refused_where_promotion_codes_are_not_allowed(
+    fake, control, client
+):
+    """outcome=free redeems a promotion code, so it needs a session that allows them."""
+    session = await _open_session(client)
+
+    response = await control.post(
+        f"/_sandbox/sessions/{session.id}/complete", json={"outcome": "free"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert response.json()["error"]["message"] == "This checkout does not accept promotion codes."
+    assert fake.get_session(session.id)["status"] == "open"
+    assert fake.events() == []
 
 
 @pytest.mark.parametrize(

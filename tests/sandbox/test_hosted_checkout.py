@@ -180,7 +180,7 @@ async def test_other_card_numbers_are_invalid(fake, client, browser, number):
 
 async def test_promotion_code_completes_a_free_order(fake, client, browser):
     """Any non-empty code takes 100% off: amount_total 0, no_payment_required, 303."""
-    session = await _open_session(client)
+    session = await _open_session(client, allow_promotion_codes=True)
 
     response = await browser.post(session.url, data={"action": "promo", "promo_code": "FREE100"})
 
@@ -193,7 +193,7 @@ async def test_promotion_code_completes_a_free_order(fake, client, browser):
 
 async def test_empty_promotion_code_is_refused(fake, client, browser):
     """Applying an empty code shows an error instead of completing the session."""
-    session = await _open_session(client)
+    session = await _open_session(client, allow_promotion_codes=True)
 
     response = await browser.post(session.url, data={"action": "promo", "promo_code": "  "})
 
@@ -202,15 +202,31 @@ async def test_empty_promotion_code_is_refused(fake, client, browser):
     assert fake.get_session(session.id)["status"] == "open"
 
 
+@pytest.mark.parametrize("allow_promotion_codes", [None, False])
+async def test_promotion_code_is_refused_where_the_session_does_not_allow_it(
+    fake, client, browser, allow_promotion_codes
+):
+    """Like Stripe, a session made without allow_promotion_codes takes no code: 400, open."""
+    session = await _open_session(client, allow_promotion_codes=allow_promotion_codes)
+
+    response = await browser.post(session.url, data={"action": "promo", "promo_code": "FREE100"})
+
+    assert response.status_code == 400
+    assert by_id(response.text)["error"].text == "This checkout does not accept promotion codes."
+    refused = fake.get_session(session.id)
+    assert (refused["status"], refused["amount_total"]) == ("open", 3000)
+    assert fake.events() == []
+
+
 async def test_free_payment_status_is_set_on_the_sandbox(make_client, browser):
     """FakeStripe(free_payment_status="paid") makes promotion-code orders say paid."""
     paid_free = FakeStripe(
         webhook_secret="whsec_a", connect_webhook_secret="whsec_b", free_payment_status="paid"
     )
     with serve_in_thread(paid_free.app) as url:
-        session = await _open_session(make_client(api_base=url))
+        session = await _open_session(make_client(api_base=url), allow_promotion_codes=True)
         await browser.post(session.url, data={"action": "promo", "promo_code": "FREE100"})
-        other = await _open_session(make_client(api_base=url))
+        other = await _open_session(make_client(api_base=url), allow_promotion_codes=True)
         paid_free.complete_session(other.id, "free")
     paid_free.close()
 

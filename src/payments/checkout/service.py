@@ -122,7 +122,13 @@ async def _confirm_from_provider(
 
 
 def application_fee(amount: int, fee_bps: int) -> int:
-    """The platform's cut in minor units, rounded half up."""
+    """The platform's cut of what the buyer pays: `fee_bps` of `amount`, in minor units,
+    rounded half up (0.5 of a unit and more up, less down). Integers only, never floats.
+
+    Stripe fixes `application_fee_amount` when the session is created, so the fee is
+    only right if the buyer pays exactly `amount`: an order with a fee therefore takes
+    no promotion codes (see `_create_order`), and one whose fee rounds to 0 may.
+    """
     return (amount * fee_bps + 5_000) // 10_000
 
 
@@ -164,6 +170,7 @@ async def _create_order(
         amount = sum(p.unit_amount * quantities[p.id] for p in products)
         if amount > MAX_ORDER_AMOUNT:
             raise AmountTooLarge(f"the order total {amount} is above {MAX_ORDER_AMOUNT}")
+        fee = application_fee(amount, seller.fee_bps) if seller else None
         order = await repository.insert_order(
             session,
             id=uuid.uuid4(),
@@ -175,7 +182,9 @@ async def _create_order(
             else None,
             currency=products[0].currency,
             amount_total=amount,
-            application_fee_amount=application_fee(amount, seller.fee_bps) if seller else None,
+            application_fee_amount=fee,
+            # A discount would leave the fee fixed above its share: codes only without a fee.
+            allow_promotion_codes=fee is None or fee == 0,
             customer_email=body.customer_email,
             idempotency_key=key,
             request_fingerprint=fingerprint,
@@ -233,6 +242,7 @@ async def _create_session(
         cancel_url=settings.cancel_url,
         # Derived from the order, so a retry can never open a second session.
         idempotency_key=f"checkout-session:{order.id}",
+        allow_promotion_codes=order.allow_promotion_codes,
         customer_email=order.customer_email,
         routing=Routing(
             account=seller.stripe_account_id,

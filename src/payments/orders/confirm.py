@@ -2,7 +2,8 @@
 
 The webhook, the frontend's verify call (and later reconciliation) all feed
 it. It is idempotent: applying the same signal twice, or two signals racing,
-changes the order once and runs each side effect once.
+changes the order once and runs each side effect once. A payment confirms an
+order only in the order's currency and for an amount its rules allow.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments import outbox
-from payments.models import ConfirmedVia, Order, OrderStatus
+from payments.models import ConfirmedVia, Order, OrderStatus, ReviewReason
 from payments.orders import repository
+from payments.orders.states import UNPAID
 from payments.providers.base import Outcome, PaymentSignal
 
 log = structlog.get_logger(__name__)
@@ -31,6 +33,7 @@ class Result(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     OUT_OF_STOCK = "out_of_stock"  # paid, but the stock was gone: refund queued
+    PAYMENT_MISMATCH = "payment_mismatch"  # not the order's currency or amount: flagged
     ALREADY_PROCESSED = "already_processed"
     STILL_OPEN = "still_open"
     NOT_A_PAYMENT = "not_a_payment"
@@ -64,12 +67,17 @@ async def confirm_payment(
     conditional UPDATE from the states that allow it; when zero rows change,
     someone else already did it and no side effect runs. Stock changes only
     here, in the same transaction as the move to `paid`.
+
+    A payment confirms the order only if the order's rules allow it
+    (`repository.accepts_payment`: its currency, and exactly its total or, with
+    promotion codes allowed, anything from 0 to it); that check is part of the
+    same guarded UPDATE. Any other payment is refused (`_refuse`).
     """
     where = repository.of_checkout(signal.session_id, signal.account)
     if signal.outcome is Outcome.PAID:
         order_id = await repository.transition(
             session,
-            where,
+            where & repository.accepts_payment(signal.currency, signal.amount_paid),
             OrderStatus.PAID,
             amount_paid=signal.amount_paid,
             provider_payment_id=signal.payment_id,
@@ -84,7 +92,7 @@ async def confirm_payment(
         if order_id is not None:
             log.info("order.updated", order_id=str(order_id), status=status, via=via)
             return Confirmation(order_id, status, Result(status.value))
-    return await _unchanged(session, signal)
+    return await _not_applied(session, signal, via)
 
 
 async def _fulfil(
@@ -105,7 +113,10 @@ async def _fulfil(
     return Confirmation(order_id, OrderStatus.REFUND_PENDING, Result.OUT_OF_STOCK)
 
 
-async def _unchanged(session: AsyncSession, signal: PaymentSignal) -> Confirmation:
+async def _not_applied(
+    session: AsyncSession, signal: PaymentSignal, via: ConfirmedVia
+) -> Confirmation:
+    """The guarded UPDATE changed nothing: say why; refuse a payment outside the order's rules."""
     order = await repository.find_by_session(session, signal.session_id)
     if order is None:
         return Confirmation(None, None, Result.UNKNOWN_CHECKOUT)
@@ -117,5 +128,52 @@ async def _unchanged(session: AsyncSession, signal: PaymentSignal) -> Confirmati
             got=signal.account,
         )
         return Confirmation(None, None, Result.ACCOUNT_MISMATCH)
+    if signal.outcome is Outcome.PAID:
+        reason = await repository.payment_mismatch(
+            session, order.id, signal.currency, signal.amount_paid
+        )
+        if reason is not None:
+            return await _refuse(session, order, signal, reason, via)
     result = _NO_CHANGE.get(signal.outcome, Result.ALREADY_PROCESSED)
     return Confirmation(order.id, OrderStatus(order.status), result)
+
+
+async def _refuse(
+    session: AsyncSession,
+    order: Order,
+    signal: PaymentSignal,
+    reason: ReviewReason,
+    via: ConfirmedVia,
+) -> Confirmation:
+    """A payment the order's rules do not allow: never paid, no stock taken, flagged for a human.
+
+    If money moved and the order is still unpaid, it goes to `refund_pending` and
+    the refund of what remains is queued in this same transaction. Otherwise it is
+    only flagged: with no money moved the order keeps its status (a valid payment may
+    still come), and an order a valid payment already settled stays as it is
+    (which signal to believe is for the human). Repeats change nothing more: the
+    transition is guarded, the flag keeps its first reason, the refund is queued once.
+    """
+    log.warning(
+        "payment.mismatch",
+        order_id=str(order.id),
+        reason=reason,
+        via=via,
+        expected=(order.currency, order.amount_total),
+        got=(signal.currency, signal.amount_paid),
+    )
+    money_moved = signal.payment_id is not None and signal.amount_paid != 0
+    if money_moved:
+        refunding = await repository.transition(
+            session,
+            (Order.id == order.id) & Order.status.in_(UNPAID),  # not one a valid payment settled
+            OrderStatus.REFUND_PENDING,
+            provider_payment_id=signal.payment_id,
+            cancel_reason=reason,
+            review_reason=func.coalesce(Order.review_reason, reason),
+        )
+        if refunding is not None:
+            await outbox.enqueue_refund(session, order.id, reason=reason)
+            return Confirmation(order.id, OrderStatus.REFUND_PENDING, Result.PAYMENT_MISMATCH)
+    await repository.flag_for_review(session, order.id, reason)
+    return Confirmation(order.id, OrderStatus(order.status), Result.PAYMENT_MISMATCH)

@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, and_, case, false, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from payments.db import insert_for
-from payments.models import Order, OrderItem, OrderStatus, Product
+from payments.models import Order, OrderItem, OrderStatus, Product, ReviewReason
 from payments.orders.states import ALLOWED_FROM
 
 
@@ -48,6 +48,52 @@ def of_checkout(session_id: str, account: str | None) -> ColumnElement[bool]:
     )
 
 
+def accepts_payment(currency: str | None, amount: int | None) -> ColumnElement[bool]:
+    """The order's rules for a payment: its own currency, and exactly its total or, when
+    the order allows promotion codes, any amount from 0 up to its total.
+
+    The one definition of the rule: the UPDATE to paid is guarded by it, and
+    `payment_mismatch` reads it back to say which part failed.
+    """
+    return and_(_in_currency(currency), _amount_allowed(amount))
+
+
+def _in_currency(currency: str | None) -> ColumnElement[bool]:
+    return false() if currency is None else Order.currency == currency
+
+
+def _amount_allowed(amount: int | None) -> ColumnElement[bool]:
+    if amount is None or amount < 0:
+        return false()
+    discounted = and_(Order.allow_promotion_codes, Order.amount_total >= amount)
+    return or_(Order.amount_total == amount, discounted)
+
+
+async def payment_mismatch(
+    session: AsyncSession, order_id: uuid.UUID, currency: str | None, amount: int | None
+) -> ReviewReason | None:
+    """Why the order's rules refuse this payment (`accepts_payment`); None if they allow it."""
+    reason = case(
+        (not_(_in_currency(currency)), ReviewReason.CURRENCY_MISMATCH.value),
+        (not_(_amount_allowed(amount)), ReviewReason.AMOUNT_MISMATCH.value),
+        else_=None,
+    )
+    found = (await session.execute(select(reason).where(Order.id == order_id))).scalar_one()
+    return None if found is None else ReviewReason(found)
+
+
+async def flag_for_review(session: AsyncSession, order_id: uuid.UUID, reason: ReviewReason) -> bool:
+    """Flag the order for a human, once: the first reason stays; only one concurrent caller wins."""
+    stmt = (
+        update(Order)
+        .where(Order.id == order_id, Order.review_reason.is_(None))
+        .values(review_reason=reason, updated_at=func.now())
+        .returning(Order.id)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
 async def find_by_session(session: AsyncSession, session_id: str) -> Order | None:
     return (
         await session.execute(select(Order).where(Order.provider_session_id == session_id))
@@ -64,7 +110,7 @@ async def get_order(
 
 
 async def list_orders(
-    session: AsyncSession, *, status: OrderStatus | None, limit: int
+    session: AsyncSession, *, status: OrderStatus | None, flagged: bool | None, limit: int
 ) -> Sequence[Order]:
     stmt = (
         select(Order)
@@ -74,6 +120,10 @@ async def list_orders(
     )
     if status is not None:
         stmt = stmt.where(Order.status == status)
+    if flagged is not None:
+        stmt = stmt.where(
+            Order.review_reason.is_not(None) if flagged else Order.review_reason.is_(None)
+        )
     return (await session.execute(stmt)).scalars().all()
 
 

@@ -44,9 +44,13 @@ async def get_order(order_id: uuid.UUID, database: DatabaseDep) -> AdminOrderDet
 async def list_orders(
     database: DatabaseDep,
     status: OrderStatus | None = None,
+    flagged: Annotated[
+        bool | None,
+        Query(description="true: only orders flagged for review (`review_reason` set)"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> OrderList:
-    """The newest orders first, optionally of one status."""
+    """The newest orders first, optionally of one status, or flagged for review or not."""
     async with database.reading() as session:
-        orders = await repository.list_orders(session, status=status, limit=limit)
+        orders = await repository.list_orders(session, status=status, flagged=flagged, limit=limit)
     return OrderList.model_validate({"data": orders}, from_attributes=True)

@@ -46,11 +46,13 @@ class AdminOrder(PublicOrder):
     charge_type: str | None
     provider_account: str | None
     application_fee_amount: int | None
+    allow_promotion_codes: bool
     customer_email: str | None
     confirmed_via: str | None
     provider_session_id: str | None
     provider_payment_id: str | None
     cancel_reason: str | None
+    review_reason: str | None  # set when a payment the order's rules refuse arrived: look
     created_at: datetime
     updated_at: datetime
     paid_at: datetime | None

@@ -10,13 +10,17 @@ from payments.models import OrderStatus as S
 
 OPEN = frozenset({S.PENDING, S.PROCESSING})
 
+# A payment arriving settles these, whichever way: money received is the strongest fact
+# we can learn, even if a weaker signal closed the order first (Stripe should never send
+# both). A payment the order's rules allow moves them to PAID; one they do not allow, to
+# REFUND_PENDING.
+UNPAID = frozenset({S.PENDING, S.PROCESSING, S.FAILED, S.EXPIRED})
+
 ALLOWED_FROM: dict[S, frozenset[S]] = {
     S.PROCESSING: frozenset({S.PENDING}),
-    # Money received is the strongest fact we can learn: it settles an order even
-    # if a weaker signal closed it first (Stripe should never send both).
-    S.PAID: frozenset({S.PENDING, S.PROCESSING, S.FAILED, S.EXPIRED}),
+    S.PAID: UNPAID,
     S.FAILED: OPEN,
     S.EXPIRED: frozenset({S.PENDING}),
-    S.REFUND_PENDING: frozenset({S.PENDING, S.PROCESSING, S.FAILED, S.EXPIRED, S.PAID}),
+    S.REFUND_PENDING: UNPAID | {S.PAID},
     S.REFUNDED: frozenset({S.REFUND_PENDING}),
 }

@@ -27,12 +27,18 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class PaymentSignal:
-    """One observation of a checkout, from a webhook or from asking the provider."""
+    """One observation of a checkout, from a webhook or from asking the provider.
+
+    A PAID signal always carries the amount paid (minor units) and its currency
+    (lower-case ISO 4217); `payment_id` is None exactly when nothing was charged
+    (a free order). The provider refuses to build a PAID signal otherwise.
+    """
 
     session_id: str
     account: str | None  # the connected account the checkout lives on, if any
     outcome: Outcome
     amount_paid: int | None = None
+    currency: str | None = None
     payment_id: str | None = None
 
 
@@ -72,6 +78,7 @@ class CheckoutRequest:
     success_url: str
     cancel_url: str
     idempotency_key: str
+    allow_promotion_codes: bool  # as decided for the order; sent to the provider as is
     customer_email: str | None = None
     routing: Routing | None = None
 
@@ -84,9 +91,10 @@ class CreatedCheckout:
 
 @dataclass(frozen=True)
 class RefundRequest:
+    """Give back what remains of a payment: whatever was not refunded already, elsewhere too."""
+
     order_id: uuid.UUID
     payment_id: str
-    amount: int
     idempotency_key: str
     reason: str  # ours, e.g. "out_of_stock"; kept in metadata
     routing: Routing | None = None
@@ -94,8 +102,11 @@ class RefundRequest:
 
 @dataclass(frozen=True)
 class RefundResult:
+    """A refund as the provider reports it."""
+
     refund_id: str | None  # None: the provider had refunded it already, outside this service
     amount: int
+    currency: str
     status: str
 
 

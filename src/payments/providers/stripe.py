@@ -91,8 +91,8 @@ class StripeProvider:
             "cancel_url": request.cancel_url,
             "client_reference_id": order_id,
             "metadata": {"order_id": order_id},
-            # Lets buyers enter promotion codes, including 100% ones (a free order).
-            "allow_promotion_codes": True,
+            # Decided per order (no codes when a fee is taken); 100% codes make a free order.
+            "allow_promotion_codes": request.allow_promotion_codes,
             "payment_intent_data": {"metadata": {"order_id": order_id}},
         }
         if request.customer_email:
@@ -121,9 +121,10 @@ class StripeProvider:
             raise ProviderRejected(f"Stripe returned an unusable session: {exc}") from None
 
     async def refund(self, request: RefundRequest) -> RefundResult:
+        """Refund what remains of the payment: without `amount`, Stripe takes all that is left,
+        so a partial refund made elsewhere (the Dashboard) cannot make this one too large."""
         params: dict[str, Any] = {
             "payment_intent": request.payment_id,
-            "amount": request.amount,
             "reason": "requested_by_customer",
             "metadata": {"order_id": str(request.order_id), "reason": request.reason},
         }
@@ -139,7 +140,12 @@ class StripeProvider:
             refund = await self._client.v1.refunds.create_async(params, options)
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
-        return RefundResult(refund_id=refund.id, amount=refund.amount, status=refund.status or "")
+        return RefundResult(
+            refund_id=refund.id,
+            amount=refund.amount,
+            currency=refund.currency,
+            status=refund.status or "",
+        )
 
     def parse_event(
         self, body: bytes, headers: Mapping[str, str], secrets: list[str]
@@ -190,6 +196,11 @@ def signal_from_session(
     `amount_total == 0` and no PaymentIntent; Stripe reports it as `paid` or,
     on newer API versions, `no_payment_required`. Anywhere else (setup mode,
     trials) `no_payment_required` is not a payment.
+
+    Free means no PaymentIntent, nothing else. A paid session must say how much
+    was paid and in which currency, and must have a PaymentIntent unless nothing
+    was due; otherwise it is unusable (recorded, never applied), so that money
+    that moved is never mistaken for a free order.
     """
     session_id = _text(session, "id")
     if session_id is None or len(session_id) > _MAX_ID:
@@ -197,6 +208,7 @@ def signal_from_session(
     amount_total = _integer(session, "amount_total")
     if amount_total is not None and not 0 <= amount_total < _MAX_AMOUNT:
         raise UnusableSession("amount_total out of range")
+    currency = _currency(session)
     payment_intent = session.get("payment_intent")
     if isinstance(payment_intent, Mapping):  # expanded
         payment_intent = payment_intent.get("id")
@@ -210,13 +222,33 @@ def signal_from_session(
         payment_status=session.get("payment_status"),
         free=amount_total == 0 and payment_id is None,
     )
+    if outcome is Outcome.PAID:
+        _check_paid(amount_total, currency, payment_id)
     return PaymentSignal(
         session_id=session_id,
         account=account,
         outcome=outcome,
         amount_paid=amount_total if outcome is Outcome.PAID else None,
+        currency=currency,
         payment_id=payment_id,
     )
+
+
+def _check_paid(amount_total: int | None, currency: str | None, payment_id: str | None) -> None:
+    if amount_total is None:
+        raise UnusableSession("a paid session without an integer amount_total")
+    if currency is None:
+        raise UnusableSession("a paid session without a currency code")
+    if payment_id is None and amount_total != 0:
+        raise UnusableSession("a paid session with an amount due but no PaymentIntent")
+
+
+def _currency(session: Mapping[str, Any]) -> str | None:
+    """The ISO 4217 code, lower-cased as Stripe writes it; None if absent or not a code."""
+    value = _text(session, "currency")
+    if value is None or len(value) != 3 or not (value.isascii() and value.isalpha()):
+        return None
+    return value.lower()
 
 
 def _outcome(

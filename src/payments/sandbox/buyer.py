@@ -73,11 +73,17 @@ class Buyer:
         return self._complete(session_id, "paid")
 
     def redeem_promotion(self, session_id: str, code: str) -> dict[str, Any]:
-        """Any non-empty code is a 100% promotion code: the order becomes free."""
+        """Any non-empty code is a 100% promotion code: the order becomes free.
+
+        Only where the session was created with `allow_promotion_codes`, as on Stripe.
+        """
         self.require_open(session_id)
         if not code.strip():
             raise PaymentRefused(MISSING_PROMOTION_CODE, status=400)
-        return self._complete(session_id, "free")
+        try:
+            return self._complete(session_id, "free")
+        except checkout.PromotionCodesNotAllowed as refused:
+            raise PaymentRefused(str(refused), status=400) from None
 
     def pay_later(self, session_id: str, *, succeeds: bool) -> dict[str, Any]:
         """Pay by bank debit: completed but unpaid now, settled on the background loop later."""

@@ -36,11 +36,19 @@ SUPPORTED_MODES = ("payment",)
 KNOWN_MODES = ("payment", "setup", "subscription")
 MIN_EXPIRY_SECONDS = 30 * 60
 MAX_EXPIRY_SECONDS = 24 * 60 * 60
+PROMOTION_CODES_NOT_ALLOWED = "This checkout does not accept promotion codes."
 FEE_NEEDS_CONNECT = (
     "Can only apply an application_fee_amount when the PaymentIntent is attempting a direct "
     "payment (using an OAuth key or Stripe-Account header) or destination payment (using "
     "`transfer_data[destination]`)."
 )
+
+
+class PromotionCodesNotAllowed(ValueError):
+    """Like Stripe, a session created without `allow_promotion_codes` takes no code."""
+
+    def __init__(self) -> None:
+        super().__init__(PROMOTION_CODES_NOT_ALLOWED)
 
 
 def create_session(
@@ -95,13 +103,19 @@ def complete(
     outcome: Outcome,
     free_payment_status: FreePaymentStatus = "no_payment_required",
 ) -> dict[str, Any]:
-    """The buyer finished Checkout; records `checkout.session.completed`."""
+    """The buyer finished Checkout; records `checkout.session.completed`.
+
+    "free" is a 100% promotion code, so it needs a session created with
+    `allow_promotion_codes` (PromotionCodesNotAllowed otherwise, nothing changed).
+    """
     if outcome not in ("paid", "free", "async"):
         raise ValueError(f"unknown outcome {outcome!r}")
     with store.lock:
         session, owner = _session(store, session_id, ...)
         if session["status"] != "open":
             raise ValueError(f"session {session_id} is {session['status']}, not open")
+        if outcome == "free" and session["allow_promotion_codes"] is not True:
+            raise PromotionCodesNotAllowed
         session.update(
             status="complete",
             url=None,

@@ -18,7 +18,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from payments.sandbox.api_keys import check_api_key
-from payments.sandbox.buyer import SCRIPTED_OUTCOMES, Buyer, ScriptedOutcome, SessionClosed
+from payments.sandbox.buyer import (
+    SCRIPTED_OUTCOMES,
+    Buyer,
+    PaymentRefused,
+    ScriptedOutcome,
+    SessionClosed,
+)
 from payments.sandbox.chaos import Chaos, ChaosSettings
 from payments.sandbox.delivery import Deliverer
 from payments.sandbox.errors import ApiError, invalid_request, resource_missing
@@ -95,6 +101,8 @@ class Control:
             return self._buyer.finish(session_id, scripted)
         except KeyError:
             raise resource_missing("checkout.session", session_id) from None
+        except PaymentRefused as refused:  # e.g. "free" where promotion codes are not allowed
+            raise invalid_request(refused.message, param="outcome") from None
         except SessionClosed:
             status = self._session_copy(session_id)["status"]
             raise invalid_request(

@@ -172,7 +172,8 @@ class FakeStripe:
     ) -> dict[str, Any]:
         """Finish Checkout: "paid" by card, "free" via a 100% promotion code, or "async".
 
-        Records `checkout.session.completed`; raises ValueError unless the session is open.
+        Records `checkout.session.completed`; raises ValueError unless the session is open,
+        and for "free" unless it was created with `allow_promotion_codes`, as on Stripe.
         A free order's payment_status defaults to the constructor's `free_payment_status`.
         Unlike the hosted page's bank debit, "async" does not settle by itself.
         """

@@ -1,0 +1,107 @@
+"""The outbox's refunds: what is asked of Stripe and what is recorded, when someone else
+(the Dashboard) refunded part or all of the charge first, and when an order has no amount."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import stripe
+
+from tests.conftest import STRIPE_KEY, Shop
+
+
+@pytest.fixture
+async def dashboard(stripe_url: str) -> AsyncIterator[stripe.StripeClient]:
+    """The real SDK on the sandbox, acting as a person refunding in Stripe's Dashboard."""
+    http = stripe.HTTPXClient(timeout=5)
+    yield stripe.StripeClient(STRIPE_KEY, base_addresses={"api": stripe_url}, http_client=http)
+    await http.close_async()
+
+
+async def oversold(shop: Shop, seller: dict | None = None) -> tuple[dict, dict]:
+    """Two buyers paid 25.00 each for the last unit; the later order waits for its refund."""
+    product = await shop.product(stock=1, seller=seller)
+    first, second = await shop.checkout(product), await shop.checkout(product)
+    for checkout in (first, second):
+        shop.fake.complete_session(checkout["session_id"], outcome="paid")
+        await shop.deliver(shop.fake.last_event("checkout.session.completed"))
+    return first, second
+
+
+def stripe_account(seller: dict | None) -> dict[str, str]:
+    """Request options for the account the charge lives on (direct charges: the seller's)."""
+    if seller is not None and seller["charge_type"] == "direct":
+        return {"stripe_account": seller["stripe_account_id"]}
+    return {}
+
+
+def our_refunds(shop: Shop, order_id: str) -> list:
+    return [r for r in shop.fake.refunds() if r.refund["metadata"].get("order_id") == order_id]
+
+
+@pytest.mark.parametrize("charge_type", [None, "direct", "destination"])
+async def test_refund_after_a_partial_refund_elsewhere_gives_back_what_remains(
+    shop: Shop, dashboard: stripe.StripeClient, charge_type: str | None
+) -> None:
+    """10.00 refunded in the Dashboard first: the oversold refund takes the other 15.00."""
+    seller = await shop.seller(charge_type) if charge_type else None
+    first, second = await oversold(shop, seller)
+    payment_id = (await shop.order(second["order_id"]))["provider_payment_id"]
+    await dashboard.v1.refunds.create_async(
+        {"payment_intent": payment_id, "amount": 1000}, stripe_account(seller)
+    )
+
+    await shop.drain_outbox()
+
+    order = await shop.order(second["order_id"])
+    assert order["status"] == "refunded"
+    [ours] = our_refunds(shop, second["order_id"])
+    assert "amount" not in ours.request_params  # Stripe refunds what remains
+    sent = [r for r in shop.fake.requests if r.path == "/v1/refunds" and r.status == 200]
+    assert f"refund:{second['order_id']}:out_of_stock" in {r.idempotency_key for r in sent}
+    assert ours.refund["amount"] == 1500
+    assert [(r["amount"], r["provider_refund_id"], r["reason"]) for r in order["refunds"]] == [
+        (1500, ours.refund["id"], "out_of_stock")
+    ]
+    charge = shop.fake.get_object(ours.refund["charge"])
+    assert (charge["amount_refunded"], charge["refunded"]) == (2500, True)
+    assert (await shop.order(first["order_id"]))["refunds"] == []
+
+
+async def test_charge_fully_refunded_elsewhere_still_closes_the_order(
+    shop: Shop, dashboard: stripe.StripeClient
+) -> None:
+    """All given back in the Dashboard: Stripe refuses another refund, the order ends refunded."""
+    _first, second = await oversold(shop)
+    payment_id = (await shop.order(second["order_id"]))["provider_payment_id"]
+    await dashboard.v1.refunds.create_async({"payment_intent": payment_id})
+
+    await shop.drain_outbox()
+
+    order = await shop.order(second["order_id"])
+    assert order["status"] == "refunded"
+    assert [(r["status"], r["provider_refund_id"]) for r in order["refunds"]] == [
+        ("already_refunded", None)
+    ]
+    assert len(shop.fake.refunds()) == 1  # the Dashboard's only
+
+
+async def test_order_with_a_payment_intent_is_refunded_at_stripe_whatever_its_amount(
+    shop: Shop, db
+) -> None:
+    """Free means no PaymentIntent: an order whose amount is unknown still gets a real refund."""
+    first, second = await oversold(shop)
+    await db.execute(
+        "UPDATE orders SET amount_paid = NULL WHERE id = $1", uuid.UUID(second["order_id"])
+    )
+
+    await shop.drain_outbox()
+
+    [refund] = shop.fake.refunds()
+    order = await shop.order(second["order_id"])
+    assert refund.refund["payment_intent"] == order["provider_payment_id"]
+    assert order["status"] == "refunded"
+    assert [r["amount"] for r in order["refunds"]] == [2500]
+    assert (await shop.order(first["order_id"]))["status"] == "paid"
