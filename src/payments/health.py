@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from payments.deps import DatabaseDep
+from payments.errors import ServiceUnavailable, responses
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses=responses())
 async def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
-async def readyz(database: DatabaseDep) -> dict[str, str] | JSONResponse:
+@router.get("/readyz", responses=responses(ServiceUnavailable))
+async def readyz(database: DatabaseDep) -> dict[str, str]:
     """The process can reach its database, so it can take traffic."""
     try:
         async with database.reading() as session:
             await session.execute(text("SELECT 1"))
     except Exception:
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        raise ServiceUnavailable("the database does not answer") from None
     return {"status": "ok", "database": "ok"}
