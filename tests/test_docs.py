@@ -32,6 +32,22 @@ async def test_docs_pages_load_everything_from_this_service(shop: Shop, page) ->
         assert len(asset.content) > 1000, ref
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_docs_pages_may_fetch_nothing_from_elsewhere(shop: Shop, page) -> None:
+    """Images, fonts and fetches are held to this origin (ReDoc's footer logo is a CDN URL)."""
+    response = await shop.client.get(page)
+
+    policy = dict(
+        directive.strip().split(" ", 1)
+        for directive in response.headers["content-security-policy"].split(";")
+    )
+    assert policy == {
+        "img-src": "'self' data:",
+        "font-src": "'self' data:",
+        "connect-src": "'self'",
+    }
+
+
 async def test_swagger_ui_does_not_call_the_online_validator(shop: Shop) -> None:
     """Swagger UI's default badge would send the schema to validator.swagger.io."""
     response = await shop.client.get("/docs")
