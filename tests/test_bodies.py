@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
 
+from payments.app import create_app
+from payments.bodies import JsonBodyRoute
 from tests.conftest import Shop
 
 MiB = 1024 * 1024
@@ -148,3 +151,16 @@ async def test_missing_body_is_named(shop: Shop) -> None:
 
     assert response.status_code == 422
     assert response.json()["error"]["message"] == "a JSON body is required"
+
+
+def test_every_route_with_a_json_body_checks_it() -> None:
+    """A router that forgets `route_class=JsonBodyRoute` would answer FastAPI's generic 400."""
+    app = create_app()
+    body_routes = [
+        context.original_route
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute) and context.original_route.body_field
+    ]
+
+    assert {route.path for route in body_routes} >= set(JSON_ENDPOINTS)
+    assert [r.path for r in body_routes if not isinstance(r, JsonBodyRoute)] == []
