@@ -102,6 +102,8 @@ def test_malformed_sandbox_setting_is_named(bare_environment, name, value) -> No
         ("public_url", "not a url", "PUBLIC_URL"),
         ("admin_api_key", "hunter2", "ADMIN_API_KEY"),
         ("webhook_max_body_bytes", "0", "WEBHOOK_MAX_BODY_BYTES"),
+        ("max_body_bytes", "-1", "MAX_BODY_BYTES"),
+        ("docs_enabled", "maybe", "DOCS_ENABLED"),
         ("checkout_success_url", "https://shop.example/thanks", "CHECKOUT_SUCCESS_URL"),
         ("db_connect_timeout_seconds", "0", "DB_CONNECT_TIMEOUT_SECONDS"),
         ("db_command_timeout_seconds", "soon", "DB_COMMAND_TIMEOUT_SECONDS"),

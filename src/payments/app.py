@@ -12,11 +12,13 @@ import structlog
 from fastapi import FastAPI
 
 from payments import health
+from payments.bodies import BodyLimitMiddleware
 from payments.catalog.public import router as public_catalog_router
 from payments.catalog.routes import router as catalog_router
 from payments.checkout.routes import router as checkout_router
 from payments.config import SANDBOX_ADMIN_KEY, Settings, get_settings
 from payments.db import Database, create_engine
+from payments.docs import router as docs_router
 from payments.errors import install_error_handlers
 from payments.logging import RequestIdMiddleware, configure_logging
 from payments.migrate import upgrade
@@ -49,10 +51,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Stripe Checkout and Connect with exactly-once confirmation on Postgres.",
         lifespan=lifespan,
+        # Served from the package by `payments.docs`, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        # A slash redirect builds its Location from the Host header a client sends;
+        # `/products/` is a 404 instead.
+        redirect_slashes=False,
     )
-    app.add_middleware(RequestIdMiddleware)
+    # The last added runs first: the request id wraps everything, even a 500.
+    app.add_middleware(BodyLimitMiddleware)
     install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
     for router in (
+        docs_router,
         pages_router,
         public_catalog_router,
         checkout_router,

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     checkout_success_url: str | None = None
     checkout_cancel_url: str | None = None
     admin_api_key: SecretStr = SecretStr("")
+    max_body_bytes: Annotated[int, Field(gt=0)] = 64 * 1024  # every JSON endpoint but webhooks
     webhook_max_body_bytes: Annotated[int, Field(gt=0)] = 1024 * 1024
     webhook_tolerance_seconds: Annotated[int, Field(gt=0)] = 300
     outbox_poll_seconds: Annotated[float, Field(gt=0)] = 5.0
@@ -72,6 +73,7 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
     log_format: Literal["json", "console"] | None = None  # default: console on a terminal
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    docs_enabled: bool = True  # /docs and /redoc (served offline); /openapi.json stays
 
     # Sandbox mode: on when neither a Stripe key nor a database is set, or SANDBOX=true.
     sandbox: bool = False

@@ -1,98 +1,142 @@
 """Errors the API answers with: a status code and a stable machine-readable code.
 
-Every error body is `{"error": {"code": ..., "message": ...}}`; clients branch on
-`code`, never on the message.
+Every error body is `{"error": {"code": ..., "message": ...}}`, whatever raised it:
+our own errors, the framework's (unknown route, wrong method, invalid input) and
+anything unexpected (a 500). Clients branch on `code`, never on the message; the
+message is for people. Each route lists the codes it can answer with
+`responses(...)`, so the OpenAPI schema is the truth. `install_error_handlers` is
+the one place that turns exceptions into answers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorBody
 
 
 class PaymentsError(Exception):
     status_code = 400
     code = "bad_request"
+    description = "the request cannot be served"  # for the OpenAPI schema
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, message: str, *, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers
 
 
-class NotFound(PaymentsError):
-    status_code = 404
-    code = "not_found"
+class InvalidJson(PaymentsError):
+    code = "invalid_json"
+    description = "the body is not JSON: not UTF-8, malformed, or nested too deeply"
+
+
+class InvalidWebhook(PaymentsError):
+    code = "invalid_webhook"
+    description = "a missing, wrong or stale signature, or a body that is not an event"
 
 
 class Unauthorized(PaymentsError):
     status_code = 401
     code = "unauthorized"
+    description = "missing or wrong admin key"
+
+
+class NotFound(PaymentsError):
+    status_code = 404
+    code = "not_found"
+    description = "no such resource"
+
+
+class MethodNotAllowed(PaymentsError):
+    status_code = 405
+    code = "method_not_allowed"
+    description = "the path exists, not with this method (see `Allow`)"
 
 
 class Conflict(PaymentsError):
     status_code = 409
     code = "conflict"
+    description = "the request conflicts with the current state"
+
+
+class SellerExists(Conflict):
+    code = "seller_exists"
+    description = "a seller with this Stripe account exists"
 
 
 class OutOfStock(Conflict):
     code = "out_of_stock"
+    description = "a quantity is above the current stock"
 
 
 class IdempotencyKeyInUse(Conflict):
     code = "idempotency_key_in_use"
-
-
-class InvalidRequest(PaymentsError):
-    status_code = 422
-    code = "invalid_request"
-
-
-class IdempotencyKeyReused(InvalidRequest):
-    code = "idempotency_key_reused"
-
-
-class UnknownProduct(InvalidRequest):
-    code = "unknown_product"
-
-
-class MixedSellers(InvalidRequest):
-    code = "mixed_sellers"
-
-
-class MixedCurrencies(InvalidRequest):
-    code = "mixed_currencies"
-
-
-class AmountTooLarge(InvalidRequest):
-    code = "amount_too_large"
+    description = "a request with this key is being processed; retry"
 
 
 class PayloadTooLarge(PaymentsError):
     status_code = 413
     code = "payload_too_large"
+    description = "the body is over the size limit"
 
 
-class InvalidWebhook(PaymentsError):
-    status_code = 400
-    code = "invalid_webhook"
+class UnsupportedMediaType(PaymentsError):
+    status_code = 415
+    code = "unsupported_media_type"
+    description = "the body is not sent as `Content-Type: application/json`"
+
+
+class InvalidRequest(PaymentsError):
+    status_code = 422
+    code = "invalid_request"
+    description = "a field, parameter or header is missing or malformed; the message says which"
+
+
+class IdempotencyKeyReused(InvalidRequest):
+    code = "idempotency_key_reused"
+    description = "the key was used for a different body"
+
+
+class UnknownProduct(InvalidRequest):
+    code = "unknown_product"
+    description = "a product id is not in the catalog"
+
+
+class UnknownSeller(InvalidRequest):
+    code = "unknown_seller"
+    description = "the seller id is not a seller"
+
+
+class MixedSellers(InvalidRequest):
+    code = "mixed_sellers"
+    description = "the cart holds products of more than one seller"
+
+
+class MixedCurrencies(InvalidRequest):
+    code = "mixed_currencies"
+    description = "the cart holds products in more than one currency"
+
+
+class AmountTooLarge(InvalidRequest):
+    code = "amount_too_large"
+    description = "the total is above what Stripe takes (99,999,999 minor units)"
+
+
+class InternalError(PaymentsError):
+    status_code = 500
+    code = "internal_error"
+    description = "a bug on our side; it was logged with the request id"
 
 
 class ProviderError(PaymentsError):
@@ -100,11 +144,22 @@ class ProviderError(PaymentsError):
 
     status_code = 502
     code = "provider_error"
+    description = "Stripe failed, timed out or refused the call; retry"
 
 
 class ServiceUnavailable(PaymentsError):
     status_code = 503
     code = "service_unavailable"
+    description = "the database is unavailable; retry later"
+
+
+# Every route that reads a JSON body can answer these before it runs.
+JSON_BODY_ERRORS: tuple[type[PaymentsError], ...] = (
+    InvalidJson,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    InvalidRequest,
+)
 
 
 class DatabaseUnavailable(ServiceUnavailable):
@@ -117,32 +172,66 @@ class DatabaseUnavailable(ServiceUnavailable):
 
 
 def responses(*errors: type[PaymentsError]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for a route, so the schema shows what it can answer."""
-    table: dict[int | str, dict[str, Any]] = {}
-    for error in errors:
-        entry = table.setdefault(error.status_code, {"model": ErrorResponse, "description": ""})
-        entry["description"] = ", ".join(filter(None, [entry["description"], error.code]))
-    return table
+    """OpenAPI `responses=` for a route: each status with the exact codes it can carry.
+
+    A 500 (`internal_error`) is possible anywhere and is always listed.
+    """
+    by_status: dict[int, dict[str, str]] = {}
+    listed: tuple[type[PaymentsError], ...] = (*errors, InternalError)
+    for error in listed:
+        by_status.setdefault(error.status_code, {})[error.code] = error.description
+    return {
+        status: {
+            "description": "; ".join(f"`{code}`: {text}" for code, text in codes.items()),
+            "content": {"application/json": {"schema": _error_schema(list(codes))}},
+        }
+        for status, codes in sorted(by_status.items())
+    }
+
+
+def _error_schema(codes: Sequence[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "enum": list(codes)},
+                    "message": {"type": "string", "description": "for people, not programs"},
+                },
+            }
+        },
+    }
 
 
 def _body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
+def error_response(error: PaymentsError) -> JSONResponse:
+    return JSONResponse(
+        _body(error.code, error.message), status_code=error.status_code, headers=error.headers
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """Answer every exception in the one error shape. Call it before adding the
+    request-id middleware, so that a 500 still carries the request id."""
+
     @app.exception_handler(PaymentsError)
     async def _payments_error(_request: Request, exc: PaymentsError) -> JSONResponse:
-        return JSONResponse(
-            _body(exc.code, exc.message), status_code=exc.status_code, headers=exc.headers
-        )
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(part) for part in err["loc"] if part != "body")
-            problems.append(f"{where}: {err['msg']}" if where else err["msg"])
-        return JSONResponse(_body("invalid_request", "; ".join(problems)), status_code=422)
+        problems = [_describe(error) for error in exc.errors()]
+        return error_response(InvalidRequest("; ".join(problems)))
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return error_response(_from_http_exception(request, exc))
 
     @app.exception_handler(DBAPIError)
     async def _database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
@@ -150,6 +239,82 @@ def install_error_handlers(app: FastAPI) -> None:
         # database rejects is a bug: log its SQLSTATE and let it surface as a 500.
         log.error("database.error", error=type(exc).__name__, sqlstate=_sqlstate(exc))
         raise exc
+
+    app.add_middleware(_InternalErrors)
+
+
+class _InternalErrors:
+    """Anything no handler took: logged with its traceback, answered as a JSON 500.
+
+    (Starlette's own last-resort handler answers plain text, outside the request id.)
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            log.exception("request.failed", method=scope["method"], path=scope["path"])
+            if started:
+                raise  # too late for an answer: the server closes the connection
+            answer = InternalError("something went wrong on our side; it has been logged")
+            await error_response(answer)(scope, receive, send)
+
+
+def _from_http_exception(request: Request, exc: HTTPException) -> PaymentsError:
+    """The framework's own errors (routing, mostly) as ours."""
+    where = f"{request.method} {request.url.path[:200]}"
+    if exc.status_code == 404:
+        return NotFound(f"no such route: {where}")
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        return MethodNotAllowed(f"{where} is not allowed; use {allowed}", headers=exc.headers)
+    error = PaymentsError(str(exc.detail), headers=exc.headers)
+    error.status_code = exc.status_code
+    error.code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    return error
+
+
+# pydantic's wording where it is unclear to someone who only sees the API.
+_PLAIN_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field of this request",
+    "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "uuid_parsing": "must be a UUID, such as 3fa85f64-5717-4562-b3fc-2c963f66afa6",
+    "uuid_type": "must be a UUID, such as 3fa85f64-5717-4562-b3fc-2c963f66afa6",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "string_pattern_mismatch": "has the wrong format",
+}
+_LOCATIONS = {"query": "query parameter ", "header": "header ", "path": "path parameter "}
+
+
+def _describe(error: Any) -> str:
+    """`items[0].quantity: must be a whole number`, from one pydantic error."""
+    kind, *parts = error["loc"]
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts)
+    if kind == "body":
+        where = path.removeprefix(".") or "the body"
+    else:
+        where = _LOCATIONS.get(str(kind), f"{kind} ") + path.removeprefix(".")
+    if error["type"] == "missing" and where == "the body":
+        return "a JSON body is required"
+    message = _PLAIN_MESSAGES.get(error["type"], str(error["msg"]).removeprefix("Value error, "))
+    return f"{where}: {message}"
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:

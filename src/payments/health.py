@@ -6,17 +6,18 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from payments.deps import DatabaseDep
+from payments.errors import ServiceUnavailable, responses
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses=responses())
 async def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get("/readyz", responses=responses(ServiceUnavailable))
 async def readyz(database: DatabaseDep) -> dict[str, str]:
     """The process can reach its database, so it can take traffic.
 

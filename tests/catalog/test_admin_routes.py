@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -78,6 +79,7 @@ async def test_duplicate_seller_account_is_a_conflict(shop: Shop) -> None:
     )
 
     assert response.status_code == 409
+    assert response.json()["error"]["code"] == "seller_exists"
 
 
 @pytest.mark.parametrize(
@@ -120,3 +122,50 @@ async def test_unknown_product_is_404(shop: Shop) -> None:
     response = await shop.client.get(f"/admin/products/{uuid.uuid4()}", headers=shop.admin)
 
     assert response.status_code == 404
+
+
+async def test_unknown_seller_of_a_product_is_named(shop: Shop, db) -> None:
+    """A product for a seller that does not exist is 422 unknown_seller and is not created."""
+    response = await shop.client.post(
+        "/admin/products",
+        json={"name": "x", "unit_amount": 100, "currency": "usd", "seller_id": str(uuid.uuid4())},
+        headers=shop.admin,
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "unknown_seller"
+    assert await db.fetchval("SELECT count(*) FROM products") == 0
+
+
+@pytest.mark.parametrize("name", ["Ticket\u0000", "\ud800Ticket", "Tick\u001bet", "Ticket\u0085"])
+@pytest.mark.parametrize("path", ["/admin/sellers", "/admin/products"])
+async def test_control_characters_in_names_are_refused(shop: Shop, db, path, name) -> None:
+    """NUL, lone surrogates and other control characters are a 422 at the edge, never a 500."""
+    bodies = {
+        "/admin/sellers": {"stripe_account_id": "acct_1", "charge_type": "direct", "fee_bps": 0},
+        "/admin/products": {"unit_amount": 100, "currency": "usd"},
+    }
+    body = json.dumps({"name": name, **bodies[path]}).encode()
+
+    response = await shop.client.post(
+        path, content=body, headers={**shop.admin, "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert error["message"].startswith("name: must not contain control characters")
+    assert await db.fetchval("SELECT count(*) FROM sellers") == 0
+    assert await db.fetchval("SELECT count(*) FROM products") == 0
+
+
+async def test_whole_numbers_written_with_a_fraction_are_integers(shop: Shop) -> None:
+    """JSON Schema's integer includes 2500.0; strings and real fractions stay refused."""
+    response = await shop.client.post(
+        "/admin/products",
+        json={"name": "x", "unit_amount": 2500.0, "currency": "usd", "stock": 3.0},
+        headers=shop.admin,
+    )
+
+    assert response.status_code == 201, response.text
+    assert (response.json()["unit_amount"], response.json()["stock"]) == (2500, 3)

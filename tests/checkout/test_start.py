@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import httpx
@@ -386,3 +387,58 @@ async def test_buyer_cannot_redeem_a_code_on_a_session_that_carries_a_fee(shop: 
     assert response.status_code == 400
     assert shop.fake.get_session(answer["session_id"])["status"] == "open"
     assert shop.fake.events() == []
+
+
+@pytest.mark.parametrize(
+    "email", ["buyer\u0000@example.com", "buyer@example.com\u0000", "\ud800buyer@example.com"]
+)
+async def test_control_characters_in_customer_email_are_refused(shop: Shop, db, email) -> None:
+    """The public endpoint refuses NUL and lone surrogates with 422; nothing reaches Postgres."""
+    product = await shop.product()
+    body = {"items": [{"product_id": product["id"], "quantity": 1}], "customer_email": email}
+
+    response = await shop.client.post(
+        "/checkout/sessions",
+        content=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert response.json()["error"]["message"].startswith("customer_email: ")
+    assert await db.fetchval("SELECT count(*) FROM orders") == 0
+    assert session_creates(shop) == []
+
+
+@pytest.mark.parametrize("value", [b"", b"   "])
+async def test_empty_idempotency_key_is_refused(shop: Shop, db, value) -> None:
+    """An empty `Idempotency-Key:` is a malformed key (422), not a request without one."""
+    product = await shop.product()
+
+    response = await shop.client.post(
+        "/checkout/sessions",
+        json={"items": [{"product_id": product["id"], "quantity": 1}]},
+        headers=[(b"Idempotency-Key", value)],
+    )
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert error["message"].startswith("header Idempotency-Key: must be 1 to 255 visible ASCII")
+    assert await db.fetchval("SELECT count(*) FROM orders") == 0
+
+
+async def test_email_errors_say_what_is_wrong_in_words(shop: Shop) -> None:
+    """A bad email is explained by email-validator, not with a regular expression."""
+    product = await shop.product()
+
+    response = await shop.client.post(
+        "/checkout/sessions",
+        json={"items": [{"product_id": product["id"], "quantity": 1}], "customer_email": "x"},
+    )
+
+    message = response.json()["error"]["message"]
+    assert response.status_code == 422
+    assert message == (
+        "customer_email: value is not a valid email address: An email address must have an @-sign."
+    )

@@ -61,6 +61,7 @@ async def test_webhook_during_a_database_outage_is_retried_by_stripe(
             assert during.status_code == 503
             assert during.json()["error"]["code"] == "service_unavailable"
             assert ready.status_code == 503
+            assert ready.json()["error"]["code"] == "service_unavailable"
             assert after.status_code == 200
             assert after.json()["outcome"] == "paid"
             assert again.json()["outcome"] == "duplicate"

@@ -317,3 +317,49 @@ async def test_oversized_streamed_body_without_length_is_refused(shop: Shop) -> 
     )
 
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize("path", ["/webhooks/stripe", "/webhooks/stripe/connect"])
+async def test_non_ascii_signature_header_is_refused_with_400(shop: Shop, db, path) -> None:
+    """A raw non-ASCII byte in Stripe-Signature is a bad signature (400), never a 500."""
+    event = shop.fake.make_event("customer.created", {"id": "cus_1", "object": "customer"})
+    body, _headers = shop.fake.signed(event)
+
+    response = await shop.client.post(
+        path, content=body, headers=[(b"Stripe-Signature", b"t=1,v1=\xe9")]
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_webhook"
+    assert await db.fetchval("SELECT count(*) FROM webhook_events") == 0
+
+
+@pytest.mark.parametrize("value", ["cs_\x00", "cs_\ud800", "cs test", "cs_é"])
+@pytest.mark.parametrize("field", ["id", "payment_intent"])
+async def test_session_ids_that_are_not_stripe_ids_make_the_event_unusable(
+    shop: Shop, db, field, value
+) -> None:
+    """NUL, surrogates, spaces or non-ASCII in a signed session's ids never reach Postgres."""
+    product, checkout, event = await paid_platform_order(shop)
+    session = {**event["data"]["object"], field: value}
+
+    response = await shop.deliver(shop.fake.make_event("checkout.session.completed", session))
+
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "unusable_event"
+    assert (await shop.order(checkout["order_id"]))["status"] == "pending"
+    assert await shop.stock(product) == 5
+
+
+@pytest.mark.parametrize("value", ["x\x00", "x\ud800", "", "x y"])
+@pytest.mark.parametrize("field", ["id", "type", "account"])
+async def test_event_ids_that_are_not_stripe_ids_are_refused(shop: Shop, db, field, value) -> None:
+    """An event whose own id, type or account is not plain ASCII is a 400; nothing is written."""
+    event = shop.fake.make_event("customer.created", {"id": "cus_1", "object": "customer"})
+    body, headers = shop.fake.signed({**event, field: value}, secret=WEBHOOK_SECRET)
+
+    response = await shop.client.post("/webhooks/stripe", content=body, headers=headers)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_webhook"
+    assert await db.fetchval("SELECT count(*) FROM webhook_events") == 0

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from payments.db import Database
 from payments.deps import DatabaseDep
+from payments.errors import ServiceUnavailable, responses
 from payments.models import ChargeType, Product, Seller
 
 router = APIRouter(tags=["catalog"])
@@ -51,7 +52,7 @@ async def list_public_products(database: Database) -> list[PublicProduct]:
     return [PublicProduct.model_validate(row) for row in rows]
 
 
-@router.get("/products", response_model=PublicProductList)
+@router.get("/products", response_model=PublicProductList, responses=responses(ServiceUnavailable))
 async def list_products(database: DatabaseDep) -> PublicProductList:
     """The storefront's listing. Stock is a snapshot: it is taken only when a payment confirms."""
     return PublicProductList(data=await list_public_products(database))

@@ -6,26 +6,34 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from payments.inputs import VISIBLE_TEXT, WHOLE_NUMBER, Pattern
 from payments.models import ChargeType
 
 Currency = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z]{3}$", to_lower=True),
+    Pattern(r"[A-Za-z]{3}", "a three-letter ISO 4217 currency code, such as usd"),
+    AfterValidator(str.lower),
     Field(description="ISO 4217 code, e.g. usd", examples=["usd"]),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Taken as sent (no stripping), so that the schema can say exactly what is accepted.
+Name = Annotated[str, Field(max_length=200), VISIBLE_TEXT]
+StripeAccountId = Annotated[
+    str, Pattern(r"acct_[A-Za-z0-9_]{1,59}", "a Stripe account id, such as acct_1Nv0FGQ9RKHgCVdK")
+]
 
 
 class SellerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
-    stripe_account_id: Annotated[str, StringConstraints(pattern=r"^acct_[A-Za-z0-9_]{1,59}$")]
+    stripe_account_id: StripeAccountId
     charge_type: ChargeType
     fee_bps: Annotated[
-        int, Field(strict=True, ge=0, le=10000, description="Platform fee in basis points")
+        int,
+        Field(strict=True, ge=0, le=10000, description="Platform fee in basis points"),
+        WHOLE_NUMBER,
     ]
 
 
@@ -45,11 +53,14 @@ class ProductIn(BaseModel):
 
     name: Name
     unit_amount: Annotated[
-        int, Field(strict=True, ge=0, le=99_999_999, description="Price in minor units")
+        int,
+        Field(strict=True, ge=0, le=99_999_999, description="Price in minor units"),
+        WHOLE_NUMBER,
     ]
     currency: Currency
     stock: Annotated[
-        int | None, Field(strict=True, ge=0, le=1_000_000_000, description="null: unlimited")
+        Annotated[int, Field(strict=True, ge=0, le=1_000_000_000), WHOLE_NUMBER] | None,
+        Field(description="null: unlimited"),
     ] = None
     seller_id: uuid.UUID | None = None
 

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from payments.catalog.schemas import ProductIn, SellerIn
 from payments.db import Database
-from payments.errors import Conflict, InvalidRequest, NotFound
+from payments.errors import NotFound, SellerExists, UnknownSeller
 from payments.models import Product, Seller
 
 
@@ -18,7 +18,7 @@ async def create_seller(database: Database, data: SellerIn) -> Seller:
         async with database.transaction() as session:
             session.add(seller)
     except IntegrityError:
-        raise Conflict(f"a seller with account {data.stripe_account_id} exists") from None
+        raise SellerExists(f"a seller with account {data.stripe_account_id} exists") from None
     return seller
 
 
@@ -26,7 +26,7 @@ async def create_product(database: Database, data: ProductIn) -> Product:
     product = Product(**data.model_dump())
     async with database.transaction() as session:
         if data.seller_id is not None and await session.get(Seller, data.seller_id) is None:
-            raise InvalidRequest(f"seller_id: no seller {data.seller_id}")
+            raise UnknownSeller(f"seller_id: no seller {data.seller_id}")
         session.add(product)
     return product
 

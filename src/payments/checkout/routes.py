@@ -6,29 +6,43 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 
+from payments.bodies import JsonBodyRoute
 from payments.checkout import service
 from payments.checkout.schemas import CheckoutIn, CheckoutOut, VerifyOut
 from payments.deps import DatabaseDep, ProviderDep, SettingsDep
 from payments.errors import (
+    JSON_BODY_ERRORS,
+    AmountTooLarge,
     IdempotencyKeyInUse,
+    IdempotencyKeyReused,
     InvalidRequest,
+    MixedCurrencies,
+    MixedSellers,
     NotFound,
     OutOfStock,
     ProviderError,
+    ServiceUnavailable,
+    UnknownProduct,
     responses,
 )
+from payments.inputs import Pattern
 
-router = APIRouter(prefix="/checkout", tags=["checkout"])
+router = APIRouter(prefix="/checkout", tags=["checkout"], route_class=JsonBodyRoute)
 
+# An empty key is refused like any malformed one, never taken as "no key".
 IdempotencyKey = Annotated[
-    str | None,
+    Annotated[
+        str,
+        Pattern(r"[\x21-\x7e]{1,255}", "1 to 255 visible ASCII characters, such as a UUID"),
+    ]
+    | None,
     Header(
         alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
         description="Retrying with the same key returns the same order and session.",
     ),
+]
+SessionId = Annotated[
+    str, Pattern(r"[A-Za-z0-9_]{1,255}", "a Checkout Session id, such as cs_test_a1B2c3")
 ]
 
 
@@ -36,7 +50,18 @@ IdempotencyKey = Annotated[
     "/sessions",
     status_code=201,
     response_model=CheckoutOut,
-    responses=responses(InvalidRequest, OutOfStock, IdempotencyKeyInUse, ProviderError),
+    responses=responses(
+        *JSON_BODY_ERRORS,
+        UnknownProduct,
+        MixedSellers,
+        MixedCurrencies,
+        IdempotencyKeyReused,
+        AmountTooLarge,
+        OutOfStock,
+        IdempotencyKeyInUse,
+        ProviderError,
+        ServiceUnavailable,
+    ),
 )
 async def create_checkout_session(
     body: CheckoutIn,
@@ -49,11 +74,13 @@ async def create_checkout_session(
     return await service.start_checkout(database, provider, settings, body, idempotency_key)
 
 
-@router.get("/verify", response_model=VerifyOut, responses=responses(NotFound, ProviderError))
+@router.get(
+    "/verify",
+    response_model=VerifyOut,
+    responses=responses(InvalidRequest, NotFound, ProviderError, ServiceUnavailable),
+)
 async def verify_checkout(
-    database: DatabaseDep,
-    provider: ProviderDep,
-    session_id: Annotated[str, Query(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_]+$")],
+    database: DatabaseDep, provider: ProviderDep, session_id: Annotated[SessionId, Query()]
 ) -> VerifyOut:
     """Ask the provider about the session and confirm the order exactly like a webhook would."""
     return await service.verify_checkout(database, provider, session_id)

@@ -9,7 +9,13 @@ from fastapi import APIRouter, Query
 
 from payments.auth import AdminDep
 from payments.deps import DatabaseDep
-from payments.errors import NotFound, Unauthorized, responses
+from payments.errors import (
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+    responses,
+)
 from payments.models import OrderStatus
 from payments.orders import repository
 from payments.orders.schemas import AdminOrderDetail, OrderList, PublicOrder
@@ -18,7 +24,11 @@ public = APIRouter(tags=["orders"])
 admin = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
 
 
-@public.get("/orders/{order_id}", response_model=PublicOrder, responses=responses(NotFound))
+@public.get(
+    "/orders/{order_id}",
+    response_model=PublicOrder,
+    responses=responses(InvalidRequest, NotFound, ServiceUnavailable),
+)
 async def get_public_order(order_id: uuid.UUID, database: DatabaseDep) -> PublicOrder:
     async with database.reading() as session:
         order = await repository.get_order(session, order_id)
@@ -30,7 +40,7 @@ async def get_public_order(order_id: uuid.UUID, database: DatabaseDep) -> Public
 @admin.get(
     "/orders/{order_id}",
     response_model=AdminOrderDetail,
-    responses=responses(Unauthorized, NotFound),
+    responses=responses(Unauthorized, InvalidRequest, NotFound, ServiceUnavailable),
 )
 async def get_order(order_id: uuid.UUID, database: DatabaseDep) -> AdminOrderDetail:
     async with database.reading() as session:
@@ -40,7 +50,11 @@ async def get_order(order_id: uuid.UUID, database: DatabaseDep) -> AdminOrderDet
     return AdminOrderDetail.model_validate(order)
 
 
-@admin.get("/orders", response_model=OrderList, responses=responses(Unauthorized))
+@admin.get(
+    "/orders",
+    response_model=OrderList,
+    responses=responses(Unauthorized, InvalidRequest, ServiceUnavailable),
+)
 async def list_orders(
     database: DatabaseDep,
     status: OrderStatus | None = None,

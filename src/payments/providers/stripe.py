@@ -8,6 +8,7 @@ rules about what counts as paid live here, not in the domain.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +42,8 @@ _MAX_ID = 255
 _MAX_TYPE = 100
 _MAX_ACCOUNT = 64
 _MAX_AMOUNT = 10**12  # far above any Stripe amount; keeps BIGINT columns safe
+# Stripe ids and event types are plain ASCII: no NUL, space or surrogate ever reaches the database.
+_STRIPE_ID = re.compile(r"[\x21-\x7e]+")
 
 
 class UnusableSession(ValueError):
@@ -202,9 +205,9 @@ def signal_from_session(
     was due; otherwise it is unusable (recorded, never applied), so that money
     that moved is never mistaken for a free order.
     """
-    session_id = _text(session, "id")
-    if session_id is None or len(session_id) > _MAX_ID:
-        raise UnusableSession("session id missing or too long")
+    session_id = _stripe_id(session.get("id"), _MAX_ID)
+    if session_id is None:
+        raise UnusableSession("session id missing, too long or not a Stripe id")
     amount_total = _integer(session, "amount_total")
     if amount_total is not None and not 0 <= amount_total < _MAX_AMOUNT:
         raise UnusableSession("amount_total out of range")
@@ -213,8 +216,8 @@ def signal_from_session(
     if isinstance(payment_intent, Mapping):  # expanded
         payment_intent = payment_intent.get("id")
     payment_id = payment_intent if isinstance(payment_intent, str) else None
-    if payment_id is not None and len(payment_id) > _MAX_ID:
-        raise UnusableSession("payment_intent too long")
+    if payment_id is not None and _stripe_id(payment_id, _MAX_ID) is None:
+        raise UnusableSession("payment_intent too long or not a Stripe id")
     outcome = _outcome(
         event_type=event_type,
         mode=session.get("mode"),
@@ -274,6 +277,8 @@ def _outcome(
 def _verify_signature(body: bytes, header: str | None, secrets: list[str], tolerance: int) -> None:
     if not header:
         raise InvalidEvent("missing Stripe-Signature header")
+    if not header.isascii():  # the SDK's compare_digest raises TypeError on anything else
+        raise InvalidEvent("Stripe-Signature header is not ASCII")
     for secret in secrets:
         try:
             stripe.WebhookSignature.verify_header(body, header, secret, tolerance)
@@ -292,16 +297,15 @@ def _parse_event_body(body: bytes) -> dict[str, Any]:
         raise InvalidEvent("body is not JSON") from None
     if not isinstance(event, dict):
         raise InvalidEvent("body is not a JSON object")
-    event_id, event_type = _text(event, "id"), _text(event, "type")
     data = event.get("data")
-    if not event_id or len(event_id) > _MAX_ID:
+    if _stripe_id(event.get("id"), _MAX_ID) is None:
         raise InvalidEvent("event has no usable id")
-    if not event_type or len(event_type) > _MAX_TYPE:
+    if _stripe_id(event.get("type"), _MAX_TYPE) is None:
         raise InvalidEvent("event has no usable type")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise InvalidEvent("event has no data.object")
     account = event.get("account")
-    if account is not None and (not isinstance(account, str) or len(account) > _MAX_ACCOUNT):
+    if account is not None and _stripe_id(account, _MAX_ACCOUNT) is None:
         raise InvalidEvent("event account is not an account id")
     return event
 
@@ -309,6 +313,13 @@ def _parse_event_body(body: bytes) -> dict[str, Any]:
 def _text(obj: Mapping[str, Any], key: str) -> str | None:
     value = obj.get(key)
     return value if isinstance(value, str) and value else None
+
+
+def _stripe_id(value: object, max_length: int) -> str | None:
+    """The value if it can be a Stripe id (or event type), else None."""
+    if isinstance(value, str) and len(value) <= max_length and _STRIPE_ID.fullmatch(value):
+        return value
+    return None
 
 
 def _integer(obj: Mapping[str, Any], key: str) -> int | None:
@@ -330,3 +341,26 @@ def _translate(exc: stripe.StripeError) -> Exception:
     if transient:
         return ProviderUnavailable(message, code=code)
     return ProviderRejected(message, code=code)
+
+
+def _id_schema(max_length: int) -> dict[str, Any]:
+    return {"type": "string", "pattern": f"^{_STRIPE_ID.pattern}$", "maxLength": max_length}
+
+
+# What `parse_event` accepts, for the OpenAPI schema of the webhook endpoints.
+EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A Stripe event, exactly as Stripe sent it (signed in Stripe-Signature).",
+    "required": ["id", "type", "data"],
+    "properties": {
+        "id": _id_schema(_MAX_ID),
+        "type": _id_schema(_MAX_TYPE),
+        "account": {"anyOf": [_id_schema(_MAX_ACCOUNT), {"type": "null"}]},
+        "livemode": {"description": "true for live events; must match the key's mode"},
+        "data": {
+            "type": "object",
+            "required": ["object"],
+            "properties": {"object": {"type": "object"}},
+        },
+    },
+}
