@@ -24,6 +24,7 @@ DECLINED_CARD = "4000000000000002"
 DECLINED = "Your card was declined."
 INVALID_NUMBER = "Your card number is invalid."
 MISSING_PROMOTION_CODE = "Enter a promotion code."
+PROMOTION_CODES_NOT_ALLOWED = "This checkout does not take promotion codes."
 
 ScriptedOutcome = Literal["paid", "free", "async_succeed", "async_fail"]
 SCRIPTED_OUTCOMES: tuple[ScriptedOutcome, ...] = ("paid", "free", "async_succeed", "async_fail")
@@ -87,6 +88,17 @@ class Buyer:
             self._settle_seconds, self._settle, session_id, succeeds, generation
         )
         return session
+
+    def check_promotion(self, session_id: str, code: str) -> None:
+        """What applying a code checks before the page shows its discount; changes nothing."""
+        self.require_open(session_id)
+        if not code.strip():
+            raise PaymentRefused(MISSING_PROMOTION_CODE, status=400)
+        with self._store.lock:
+            stored = self._store.lookup(session_id)
+            allowed = stored is not None and stored.obj.get("allow_promotion_codes") is True
+        if not allowed:
+            raise PaymentRefused(PROMOTION_CODES_NOT_ALLOWED, status=400)
 
     def finish(self, session_id: str, outcome: ScriptedOutcome) -> dict[str, Any]:
         """What a script asks for by name: the same as pressing that button with valid input."""
