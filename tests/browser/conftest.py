@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from payments.config import SANDBOX_ADMIN_KEY, SANDBOX_STRIPE_KEY
 from tests.support.postgres import PostgresServer, create_database, drop_database
@@ -142,7 +142,9 @@ async def screenshot(page: Page, name: str) -> Path:
     return path
 
 
-async def open_checkout(browser: Browser, service: SandboxService, product: str) -> Page:
+async def open_checkout(
+    browser: Browser | BrowserContext, service: SandboxService, product: str
+) -> Page:
     """Storefront -> Buy -> the hosted checkout page."""
     page = await browser.new_page()
     await page.goto(service.url)

@@ -243,6 +243,7 @@ def _document(title: str, body: str) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>{escape(title)}</title>
 <style>{_STYLE}</style>
 </head>
