@@ -42,14 +42,14 @@ class DemoProduct:
 # Fixed ids make the seed idempotent: a second run conflicts and inserts nothing.
 DIRECT_SELLER = DemoSeller(
     id=uuid.UUID("00000000-0000-4000-8000-00000000de01"),
-    name="Demo direct seller",
+    name="Clayworks Studio",
     stripe_account_id="acct_demo_direct",
     charge_type=ChargeType.DIRECT,
     fee_bps=1000,
 )
 DESTINATION_SELLER = DemoSeller(
     id=uuid.UUID("00000000-0000-4000-8000-00000000de02"),
-    name="Demo destination seller",
+    name="Riverside Live",
     stripe_account_id="acct_demo_destination",
     charge_type=ChargeType.DESTINATION,
     fee_bps=500,

@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from payments.config import SANDBOX_ADMIN_KEY, SANDBOX_STRIPE_KEY
 from tests.support.postgres import PostgresServer, create_database, drop_database
@@ -34,6 +35,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+FINAL = 30_000  # ms: long enough for delivery retries and the success page's backoff
 
 
 @dataclass
@@ -61,12 +63,40 @@ class SandboxService:
         return list((await self.get("/admin/orders"))["data"])
 
     async def deliveries(self) -> list[dict[str, Any]]:
+        return list(await self.stripe("GET", "/_sandbox/deliveries"))
+
+    async def stripe(self, method: str, path: str, **body: Any) -> Any:
+        """The sandbox Stripe's API and controls, with its test key, as a script uses them."""
         async with httpx.AsyncClient(base_url=self.stripe_url, timeout=10) as http:
-            response = await http.get(
-                "/_sandbox/deliveries", headers={"Authorization": f"Bearer {SANDBOX_STRIPE_KEY}"}
+            response = await http.request(
+                method,
+                path,
+                json=body or None,
+                headers={"Authorization": f"Bearer {SANDBOX_STRIPE_KEY}"},
             )
             response.raise_for_status()
-            return list(response.json())
+            return response.json()
+
+    async def start_checkout(self, product: str, quantity: int = 1) -> dict[str, Any]:
+        """What the storefront's Buy does, from another buyer's machine."""
+        product_id = (await self.product(product))["id"]
+        async with httpx.AsyncClient(base_url=self.url, timeout=10) as http:
+            response = await http.post(
+                "/checkout/sessions",
+                json={"items": [{"product_id": product_id, "quantity": quantity}]},
+            )
+            response.raise_for_status()
+            return dict(response.json())
+
+    async def buy(self, product: str) -> dict[str, Any]:
+        """Another buyer pays for one unit by card and comes back: the order is paid."""
+        checkout = await self.start_checkout(product)
+        await self.stripe(
+            "POST", f"/_sandbox/sessions/{checkout['session_id']}/complete", outcome="paid"
+        )
+        verified = await self.get("/checkout/verify", session_id=checkout["session_id"])
+        assert verified["status"] == "paid"
+        return checkout
 
 
 @pytest.fixture
@@ -110,3 +140,45 @@ async def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / "screenshots" / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)  # Playwright makes the folder
     return path
+
+
+async def open_checkout(
+    browser: Browser | BrowserContext, service: SandboxService, product: str
+) -> Page:
+    """Storefront -> Buy -> the hosted checkout page."""
+    page = await browser.new_page()
+    await page.goto(service.url)
+    await page.locator("li.product", has_text=product).locator("[data-testid=buy]").click()
+    await page.wait_for_selector("#pay")
+    return page
+
+
+async def set_chaos(page: Page, **knobs: Any) -> None:
+    """Fill the hosted checkout page's chaos panel for this session."""
+    await page.locator("#chaos > summary").click()
+    for name, value in knobs.items():
+        field = page.locator(f"#chaos-{name.replace('_', '-')}")
+        if value is True:
+            await field.check()
+        else:
+            await field.fill(str(value))
+
+
+async def only_order(service: SandboxService) -> dict[str, Any]:
+    [order] = await service.orders()
+    return await service.get(f"/admin/orders/{order['id']}")
+
+
+async def accessibility_violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2.x A and AA rules on the page as it is now, one line per violation."""
+    results = await Axe().run(
+        page,
+        options={
+            "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+            "resultTypes": ["violations"],
+        },
+    )
+    return [
+        f"{v['id']}: {v['help']} ({[n['target'] for n in v['nodes']]})"
+        for v in results.response["violations"]
+    ]

@@ -3,38 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from playwright.async_api import Browser, Page, Route, expect
+from playwright.async_api import Browser, Route, expect
 
-from tests.browser.conftest import SandboxService, screenshot
+from tests.browser.conftest import (
+    FINAL,
+    SandboxService,
+    only_order,
+    open_checkout,
+    screenshot,
+    set_chaos,
+)
 from tests.conftest import wait_until
-
-FINAL = 30_000  # ms: long enough for delivery retries and the success page's backoff
-
-
-async def open_checkout(browser: Browser, service: SandboxService, product: str) -> Page:
-    """Storefront -> Buy -> the hosted checkout page."""
-    page = await browser.new_page()
-    await page.goto(service.url)
-    await page.locator("li.product", has_text=product).locator("[data-testid=buy]").click()
-    await page.wait_for_selector("#pay")
-    return page
-
-
-async def set_chaos(page: Page, **knobs: Any) -> None:
-    await page.locator("#chaos > summary").click()
-    for name, value in knobs.items():
-        field = page.locator(f"#chaos-{name.replace('_', '-')}")
-        if value is True:
-            await field.check()
-        else:
-            await field.fill(str(value))
-
-
-async def only_order(service: SandboxService) -> dict[str, Any]:
-    [order] = await service.orders()
-    return await service.get(f"/admin/orders/{order['id']}")
 
 
 async def test_happy_path(browser: Browser, sandbox_service: SandboxService) -> None:
@@ -155,21 +135,6 @@ async def test_webhook_duplicated_and_late(
     assert order["status"] == "paid"
     assert order["confirmed_via"] == "verify"
     assert (await sandbox_service.product("Payments T-shirt"))["stock"] == before - 1
-
-
-async def test_async_payment_that_fails(browser: Browser, sandbox_service: SandboxService) -> None:
-    """A bank debit: the page honestly shows processing, then failed; stock untouched."""
-    before = (await sandbox_service.product("Payments T-shirt"))["stock"]
-    page = await open_checkout(browser, sandbox_service, "Payments T-shirt")
-
-    await page.click("#async-fail")
-
-    status = page.locator("#status")
-    await expect(status).to_have_attribute("data-status", "processing", timeout=FINAL)
-    await expect(status).to_have_attribute("data-status", "failed", timeout=FINAL)
-    await screenshot(page, "async-payment-fails")
-    assert (await only_order(sandbox_service))["status"] == "failed"
-    assert (await sandbox_service.product("Payments T-shirt"))["stock"] == before
 
 
 async def test_last_slot_bought_by_two_browsers_at_once(

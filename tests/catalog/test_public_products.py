@@ -32,6 +32,7 @@ async def test_lists_products_without_authentication(shop: Shop) -> None:
                 "currency": "eur",
                 "stock": 7,
                 "seller_type": None,
+                "seller_name": None,
             }
         ]
     }
@@ -66,6 +67,17 @@ async def test_seller_type_tells_how_the_seller_is_paid(shop: Shop) -> None:
     data = (await shop.client.get("/products")).json()["data"]
 
     assert [p["seller_type"] for p in data] == [None, "direct", "destination"]
+
+
+async def test_seller_name_says_who_sells_it(shop: Shop) -> None:
+    """Buyers see the seller's name on a seller's product, and none on the platform's own."""
+    seller = await shop.seller("destination")
+    await product(shop, "A platform")
+    await product(shop, "B marketplace", seller_id=seller["id"])
+
+    data = (await shop.client.get("/products")).json()["data"]
+
+    assert [p["seller_name"] for p in data] == [None, "Seller destination"]
 
 
 async def test_empty_catalog_is_an_empty_list(shop: Shop) -> None:
@@ -104,5 +116,13 @@ async def test_listing_is_documented_in_openapi(shop: Shop) -> None:
     ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert ref.endswith("/PublicProductList")
     fields = schema["components"]["schemas"]["PublicProduct"]["properties"]
-    assert set(fields) == {"id", "name", "unit_amount", "currency", "stock", "seller_type"}
+    assert set(fields) == {
+        "id",
+        "name",
+        "unit_amount",
+        "currency",
+        "stock",
+        "seller_type",
+        "seller_name",
+    }
     assert "security" not in operation

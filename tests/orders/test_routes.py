@@ -9,19 +9,105 @@ from tests.conftest import Shop
 
 async def test_public_order_shows_status_and_amounts_only(shop: Shop) -> None:
     """The public view carries no emails, accounts or provider ids."""
-    product = await shop.product()
-    checkout = await shop.checkout(product)
+    seller = await shop.seller("direct")
+    product = await shop.product(seller=seller)
+    response = await shop.client.post(
+        "/checkout/sessions",
+        json={"items": [{"product_id": product["id"], "quantity": 2}], "customer_email": "b@x.io"},
+    )
+    order_id = response.json()["order_id"]
 
-    response = await shop.client.get(f"/orders/{checkout['order_id']}")
+    response = await shop.client.get(f"/orders/{order_id}")
 
     assert response.status_code == 200
     assert response.json() == {
-        "id": checkout["order_id"],
+        "id": order_id,
         "status": "pending",
-        "amount_total": 2500,
+        "amount_total": 5000,
         "amount_paid": None,
+        "amount_refunded": 0,
         "currency": "usd",
+        "cancel_reason": None,
+        "items": [{"name": "Concert ticket", "quantity": 2, "unit_amount": 2500}],
     }
+
+
+async def test_public_order_shows_what_was_bought_of_several_products(shop: Shop) -> None:
+    """Every line of the order is listed with its own quantity and unit price."""
+    cheap, dear = await shop.product(unit_amount=500), await shop.product(unit_amount=9000)
+    response = await shop.client.post(
+        "/checkout/sessions",
+        json={
+            "items": [
+                {"product_id": cheap["id"], "quantity": 3},
+                {"product_id": dear["id"], "quantity": 1},
+            ]
+        },
+    )
+
+    order = (await shop.client.get(f"/orders/{response.json()['order_id']}")).json()
+
+    assert sorted((i["quantity"], i["unit_amount"]) for i in order["items"]) == [
+        (1, 9000),
+        (3, 500),
+    ]
+    assert order["amount_total"] == 10500
+
+
+async def test_public_order_shows_the_amount_paid(shop: Shop) -> None:
+    """Once paid, the buyer's receipt says how much was paid and that nothing was refunded."""
+    product = await shop.product(unit_amount=1800)
+    checkout = await shop.checkout(product)
+    shop.fake.complete_session(checkout["session_id"], outcome="paid")
+    await shop.verify(checkout["session_id"])
+
+    order = (await shop.client.get(f"/orders/{checkout['order_id']}")).json()
+
+    assert (order["status"], order["amount_paid"], order["amount_refunded"]) == ("paid", 1800, 0)
+
+
+async def test_public_order_shows_the_amount_refunded_and_why(shop: Shop) -> None:
+    """The last unit sold twice: the later buyer sees the refund's amount and the reason."""
+    product = await shop.product(stock=1, unit_amount=4200)
+    first, second = await shop.checkout(product), await shop.checkout(product)
+    for checkout in (first, second):
+        shop.fake.complete_session(checkout["session_id"], outcome="paid")
+        await shop.verify(checkout["session_id"])
+    refunded_before_the_outbox = (await shop.client.get(f"/orders/{second['order_id']}")).json()
+    await shop.drain_outbox()
+
+    order = (await shop.client.get(f"/orders/{second['order_id']}")).json()
+
+    assert refunded_before_the_outbox["status"] == "refund_pending"
+    assert refunded_before_the_outbox["amount_refunded"] == 0
+    assert order["status"] == "refunded"
+    assert order["amount_paid"] == order["amount_refunded"] == 4200
+    assert order["cancel_reason"] == "out_of_stock"
+    first_order = (await shop.client.get(f"/orders/{first['order_id']}")).json()
+    assert (first_order["status"], first_order["amount_refunded"]) == ("paid", 0)
+
+
+async def test_public_order_is_documented_without_admin_fields(shop: Shop) -> None:
+    """The schema names the buyer's fields, and none that identify the buyer or the provider."""
+    schema = (await shop.client.get("/openapi.json")).json()
+
+    operation = schema["paths"]["/orders/{order_id}"]["get"]
+    ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.endswith("/PublicOrder")
+    components = schema["components"]["schemas"]
+    assert set(components["PublicOrder"]["properties"]) == {
+        "id",
+        "status",
+        "amount_total",
+        "amount_paid",
+        "amount_refunded",
+        "currency",
+        "cancel_reason",
+        "items",
+    }
+    assert set(components["PublicOrderItem"]["properties"]) == {"name", "quantity", "unit_amount"}
+    assert "404" in operation["responses"]
+    assert "security" not in operation
 
 
 async def test_public_order_unknown_is_404(shop: Shop) -> None:

@@ -40,7 +40,7 @@ async def test_storefront_has_the_list_the_script_fills(client) -> None:
 
     assert '<body data-page="storefront">' in html
     assert SCRIPT_TAG in html
-    assert '<ul id="products"></ul>' in html
+    assert '<ul id="products" aria-label="Products"></ul>' in html
     assert '<p id="error" role="alert" hidden></p>' in html
 
 
@@ -131,10 +131,61 @@ def test_every_element_the_script_looks_up_exists() -> None:
     script = (package / "static" / "shop.js").read_text(encoding="utf-8")
     pages = "".join(
         (package / "templates" / name).read_text(encoding="utf-8")
-        for name in ("storefront.html", "success.html")
+        for name in ("storefront.html", "success.html", "cancel.html")
     )
 
     wanted = set(re.findall(r'getElementById\("([\w-]+)"\)', script))
+    amounts = set(re.findall(r'showAmount\("([\w-]+)"', script))
 
-    assert wanted == {"loading", "products", "error", "status", "order", "order-id"}
+    assert wanted == {
+        # storefront
+        "loading",
+        "products",
+        "error",
+        # success
+        "status",
+        "title",
+        "status-message",
+        "checking",
+        "try-again",
+        "receipt",
+        "item-rows",
+        "order-id",
+        # cancel
+        "cart",
+        "cart-items",
+        "retry-error",
+    }
+    assert amounts == {"subtotal", "discount", "total", "paid", "refunded"}
     assert {name for name in wanted if f'id="{name}"' not in pages} == set()
+    assert {name for name in amounts if f'id="amount-{name}"' not in pages} == set()
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_every_page_has_the_favicon(client, path) -> None:
+    """Each page names its icon, served from this service (the CSP allows no other origin)."""
+    html = await page(client, path)
+
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in html
+
+
+async def test_favicon_is_a_plain_svg(client) -> None:
+    """The icon is SVG with nothing that runs or styles: no script, no style, no link out."""
+    response = await client.get("/static/favicon.svg")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/svg+xml"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    body = response.text
+    assert body.startswith("<svg")
+    for forbidden in ("<script", "<style", "<a ", "href=", "url("):
+        assert forbidden not in body
+    assert not re.search(r"\son\w+=", body)  # no event handler attributes
+
+
+async def test_cancel_page_offers_to_try_again(client) -> None:
+    """The cancel page has the try-again button the script fills with this tab's cart."""
+    html = await page(client, "/checkout/cancel")
+
+    assert '<button id="try-again" type="button">Try again</button>' in html
+    assert SCRIPT_TAG in html

@@ -19,6 +19,7 @@ FORM_IDS = (
     "checkout-form",
     "card-number",
     "pay",
+    "promo-form",
     "promo-code",
     "apply-promo",
     "async-succeed",
@@ -53,6 +54,7 @@ async def test_page_shows_banner_items_total_email_and_controls(client, browser)
     session = await _open_session(
         client,
         line_items=[line_item(), line_item(name="Poster", unit_amount=550, quantity=1)],
+        allow_promotion_codes=True,
     )
 
     response = await browser.get(session.url)
@@ -178,27 +180,106 @@ async def test_other_card_numbers_are_invalid(fake, client, browser, number):
     assert fake.events() == []
 
 
-async def test_promotion_code_completes_a_free_order(fake, client, browser):
-    """Any non-empty code takes 100% off: amount_total 0, no_payment_required, 303."""
+async def test_applying_a_promotion_code_shows_zero_total_and_asks_to_confirm(
+    fake, client, browser
+):
+    """Apply shows the discount line and a $0.00 total with a confirm button; nothing is paid."""
     session = await _open_session(client, allow_promotion_codes=True)
 
     response = await browser.post(session.url, data={"action": "promo", "promo_code": "FREE100"})
 
+    assert response.status_code == 200
+    page = by_id(response.text)
+    assert page["total"].text == "$0.00"
+    assert page["discount"].text == "Discount (FREE100) -$30.00"
+    assert "discount" in page["line-items"].children
+    assert page["confirm-promo"].text == "Confirm order ($0.00)"
+    assert {"remove-promo", "promo-applied", "chaos"} <= set(page)
+    assert not {"pay", "card-number", "async-succeed", "promo-code"} & set(page)
+    assert fake.get_session(session.id)["status"] == "open"
+    assert fake.events() == []
+
+
+async def test_confirming_the_promotion_code_completes_a_free_order(fake, client, browser):
+    """Confirm after Apply: amount_total 0, no_payment_required, no PaymentIntent, 303."""
+    session = await _open_session(client, allow_promotion_codes=True)
+    applied = await browser.post(session.url, data={"action": "promo", "promo_code": "FREE100"})
+
+    response = await browser.post(
+        session.url, data={"action": "confirm_promo", "promo_code": "FREE100"}
+    )
+
+    assert applied.status_code == 200
     assert response.status_code == 303
     assert response.headers["location"] == _success_url(session.id)
     completed = fake.get_session(session.id)
     assert (completed["amount_total"], completed["payment_status"]) == (0, "no_payment_required")
     assert completed["payment_intent"] is None
+    assert [e["type"] for e in fake.events()] == ["checkout.session.completed"]
+
+
+async def test_removing_the_promotion_code_restores_the_full_total(fake, client, browser):
+    """Remove code goes back to the card form at the full price."""
+    session = await _open_session(client, allow_promotion_codes=True)
+
+    response = await browser.post(
+        session.url, data={"action": "remove_promo", "promo_code": "FREE100", "chaos": "1"}
+    )
+
+    assert response.status_code == 200
+    page = by_id(response.text)
+    assert page["total"].text == "$30.00"
+    assert page["promo-code"].value == ""
+    assert {"pay", "apply-promo"} <= set(page)
+    assert "discount" not in page
+    assert fake.get_session(session.id)["status"] == "open"
+
+
+async def test_promotion_code_field_is_its_own_form(client, browser):
+    """Enter in the code field applies the code: it is not in the form whose first button pays."""
+    session = await _open_session(client, allow_promotion_codes=True)
+
+    page = by_id((await browser.get(session.url)).text)
+
+    assert "promo-code" in page["promo-form"].children
+    assert "promo-code" not in page["checkout-form"].children
+    assert "pay" in page["checkout-form"].children
+
+
+async def test_promotion_code_field_shows_only_when_the_session_allows_codes(client, browser):
+    """A session without allow_promotion_codes offers no code field."""
+    session = await _open_session(client)
+
+    page = by_id((await browser.get(session.url)).text)
+
+    assert not {"promo-form", "promo-code", "apply-promo"} & set(page)
+    assert "pay" in page
+
+
+async def test_applying_a_code_where_codes_are_not_allowed_is_refused(fake, client, browser):
+    """A hand-made Apply on a session without allow_promotion_codes shows an error, no discount."""
+    session = await _open_session(client)
+
+    response = await browser.post(session.url, data={"action": "promo", "promo_code": "FREE100"})
+
+    assert response.status_code == 400
+    page = by_id(response.text)
+    assert page["error"].text == "This checkout does not accept promotion codes."
+    assert page["total"].text == "$30.00"
+    assert "confirm-promo" not in page
+    assert fake.get_session(session.id)["status"] == "open"
 
 
 async def test_empty_promotion_code_is_refused(fake, client, browser):
-    """Applying an empty code shows an error instead of completing the session."""
+    """Applying an empty code shows an error instead of the discount."""
     session = await _open_session(client, allow_promotion_codes=True)
 
     response = await browser.post(session.url, data={"action": "promo", "promo_code": "  "})
 
     assert response.status_code == 400
-    assert by_id(response.text)["error"].text == "Enter a promotion code."
+    page = by_id(response.text)
+    assert page["error"].text == "Enter a promotion code."
+    assert "confirm-promo" not in page
     assert fake.get_session(session.id)["status"] == "open"
 
 
@@ -225,7 +306,7 @@ async def test_free_payment_status_is_set_on_the_sandbox(make_client, browser):
     )
     with serve_in_thread(paid_free.app) as url:
         session = await _open_session(make_client(api_base=url), allow_promotion_codes=True)
-        await browser.post(session.url, data={"action": "promo", "promo_code": "FREE100"})
+        await browser.post(session.url, data={"action": "confirm_promo", "promo_code": "FREE100"})
         other = await _open_session(make_client(api_base=url), allow_promotion_codes=True)
         paid_free.complete_session(other.id, "free")
     paid_free.close()

@@ -27,6 +27,9 @@ class PublicProduct(BaseModel):
     seller_type: ChargeType | None = Field(
         description="null: sold by the platform; else how the seller is paid (Stripe Connect)"
     )
+    seller_name: str | None = Field(
+        description="The seller's name, to show buyers who they buy from; null: the platform"
+    )
 
 
 class PublicProductList(BaseModel):
@@ -43,6 +46,7 @@ async def list_public_products(database: Database) -> list[PublicProduct]:
             Product.currency,
             Product.stock,
             Seller.charge_type.label("seller_type"),
+            Seller.name.label("seller_name"),
         )
         .outerjoin(Seller, Product.seller_id == Seller.id)
         .order_by(Product.name, Product.id)

@@ -30,11 +30,12 @@ admin = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
     responses=responses(InvalidRequest, NotFound, ServiceUnavailable),
 )
 async def get_public_order(order_id: uuid.UUID, database: DatabaseDep) -> PublicOrder:
+    """What was bought and what was paid and refunded: the buyer's receipt, by order id."""
     async with database.reading() as session:
-        order = await repository.get_order(session, order_id)
+        order = await repository.get_order(session, order_id, full=True)
     if order is None:
         raise NotFound(f"no order {order_id}")
-    return PublicOrder.model_validate(order)
+    return PublicOrder.of(order)
 
 
 @admin.get(

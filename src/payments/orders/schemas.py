@@ -1,23 +1,63 @@
-"""Order API shapes: a public view (status and amounts only) and the admin view."""
+"""Order API shapes: a public view (what the buyer sees) and the admin view."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from payments.models import OrderStatus
+from payments.models import Order, OrderStatus
+
+# Refunds in these states gave nothing back (Stripe's names); every other one counts.
+_UNREFUNDED = frozenset({"failed", "canceled"})
 
 
-class PublicOrder(BaseModel):
+class OrderAmounts(BaseModel):
+    """What both views share: the status and the money, in minor units of `currency`."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
     status: OrderStatus
-    amount_total: int
-    amount_paid: int | None
-    currency: str
+    amount_total: int = Field(description="The order's price in minor units (cents for usd)")
+    amount_paid: int | None = Field(
+        description="What the buyer paid, once paid (0 for a free order); null before"
+    )
+    currency: str = Field(description="ISO 4217 code, lower case", examples=["usd"])
+
+
+class PublicOrderItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    quantity: int
+    unit_amount: int = Field(description="The price of one unit when the order was made")
+
+
+class PublicOrder(OrderAmounts):
+    """The buyer's view, for a receipt or success page: no emails, accounts or provider ids."""
+
+    amount_refunded: int = Field(description="Given back to the buyer so far (0 if nothing)")
+    cancel_reason: str | None = Field(
+        description="Why the order was not fulfilled, e.g. `out_of_stock`; null otherwise",
+        examples=["out_of_stock"],
+    )
+    items: list[PublicOrderItem]
+
+    @classmethod
+    def of(cls, order: Order) -> PublicOrder:
+        """The public view of an order loaded with its items and refunds."""
+        return cls(
+            id=order.id,
+            status=OrderStatus(order.status),
+            amount_total=order.amount_total,
+            amount_paid=order.amount_paid,
+            currency=order.currency,
+            amount_refunded=sum(r.amount for r in order.refunds if r.status not in _UNREFUNDED),
+            cancel_reason=order.cancel_reason,
+            items=[PublicOrderItem.model_validate(item) for item in order.items],
+        )
 
 
 class RefundOut(BaseModel):
@@ -41,7 +81,7 @@ class OrderItemOut(BaseModel):
     unit_amount: int
 
 
-class AdminOrder(PublicOrder):
+class AdminOrder(OrderAmounts):
     seller_id: uuid.UUID | None
     charge_type: str | None
     provider_account: str | None

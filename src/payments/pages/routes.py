@@ -1,7 +1,8 @@
 """The buyer's pages: storefront, checkout success and cancel, and their one script.
 
-They are the reference client a real shop frontend copies: plain HTML and one
-small JS file (static/shop.js) that calls the public API. The server only fills
+They are the reference client a real shop frontend copies: plain HTML, one
+small JS file (static/shop.js) that calls the public API, one stylesheet and an
+icon, all served from here (no third party, no build step). The server only fills
 in the sandbox banner, so it shows even without JavaScript; everything the URL
 carries (the session id) is read by the script, never echoed into the HTML.
 """
@@ -61,6 +62,8 @@ _PAGES = {name: _template(name) for name in ("storefront.html", "success.html", 
 _ASSETS = {
     "shop.js": _Asset("shop.js", "text/javascript; charset=utf-8"),
     "shop.css": _Asset("shop.css", "text/css; charset=utf-8"),
+    # An SVG: one small file, sharp at every size, drawn without any script or style.
+    "favicon.svg": _Asset("favicon.svg", "image/svg+xml"),
 }
 
 
@@ -102,7 +105,7 @@ async def checkout_cancel(settings: SettingsDep) -> Response:
 
 @router.get("/static/{name}")
 async def static_file(name: str, request: Request) -> Response:
-    """The pages' script and stylesheet; only the files listed in `_ASSETS` exist."""
+    """The pages' script, stylesheet and icon; only the files listed in `_ASSETS` exist."""
     asset = _ASSETS.get(name)
     if asset is None:
         raise NotFound(f"no static file {name}")

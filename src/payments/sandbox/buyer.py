@@ -77,10 +77,8 @@ class Buyer:
 
         Only where the session was created with `allow_promotion_codes`, as on Stripe.
         """
-        self.require_open(session_id)
-        if not code.strip():
-            raise PaymentRefused(MISSING_PROMOTION_CODE, status=400)
-        try:
+        self.check_promotion(session_id, code)
+        try:  # the session may have changed since the check; `complete` decides under its lock
             return self._complete(session_id, "free")
         except checkout.PromotionCodesNotAllowed as refused:
             raise PaymentRefused(str(refused), status=400) from None
@@ -93,6 +91,17 @@ class Buyer:
             self._settle_seconds, self._settle, session_id, succeeds, generation
         )
         return session
+
+    def check_promotion(self, session_id: str, code: str) -> None:
+        """What applying a code checks before the page shows its discount; changes nothing."""
+        self.require_open(session_id)
+        if not code.strip():
+            raise PaymentRefused(MISSING_PROMOTION_CODE, status=400)
+        with self._store.lock:
+            stored = self._store.lookup(session_id)
+            allowed = stored is not None and stored.obj.get("allow_promotion_codes") is True
+        if not allowed:
+            raise PaymentRefused(checkout.PROMOTION_CODES_NOT_ALLOWED, status=400)
 
     def finish(self, session_id: str, outcome: ScriptedOutcome) -> dict[str, Any]:
         """What a script asks for by name: the same as pressing that button with valid input."""

@@ -3,8 +3,10 @@
 No API key: like Stripe's page it belongs to the buyer, and knowing the session id
 is what grants access. A successful choice answers 303 to the session's
 `success_url`; a refused one re-renders the form with `#error`; a session that is
-no longer open gets the `#closed` page. The chaos panel's values are stored for
-the session before the choice is acted on, so they apply to the events it causes.
+no longer open gets the `#closed` page. Applying a promotion code only shows the
+discounted total (200) with a confirm button; confirming completes the session.
+The chaos panel's values are stored for the session before the choice is acted
+on, so they apply to the events it causes.
 """
 
 from __future__ import annotations
@@ -58,7 +60,11 @@ class HostedCheckout:
             self._buyer.require_open(session_id)
             if form.get("chaos"):
                 self._chaos.set(_chaos_from_form(form), session_id)
-            session = self._act(session_id, form.get("action", ""), card_number, promo_code)
+            action = form.get("action", "")
+            if action in ("promo", "remove_promo"):
+                applying = action == "promo"
+                return self._preview(session_id, applying, promo_code if applying else "")
+            session = self._act(session_id, action, card_number, promo_code)
         except KeyError:
             return _html(checkout_page.not_found(session_id), 404)
         except SessionClosed:
@@ -74,12 +80,24 @@ class HostedCheckout:
     ) -> dict[str, Any]:
         if action == "pay":
             return self._buyer.pay_by_card(session_id, card_number)
-        if action == "promo":
+        if action == "confirm_promo":
             return self._buyer.redeem_promotion(session_id, promo_code)
         if action in ("async_succeed", "async_fail"):
             return self._buyer.pay_later(session_id, succeeds=action == "async_succeed")
         self._buyer.require_open(session_id)
         raise PaymentRefused(UNKNOWN_ACTION, status=400)
+
+    def _preview(self, session_id: str, apply: bool, promo_code: str) -> Response:
+        """Show the discount of a valid code and ask to confirm, or the form without it."""
+        if apply:
+            self._buyer.check_promotion(session_id, promo_code)
+        else:
+            self._buyer.require_open(session_id)
+        view = self._view(session_id)
+        if view is None:
+            return _html(checkout_page.not_found(session_id), 404)
+        page = checkout_page.checkout_form(view, promo_code=promo_code, promo_applied=apply)
+        return _html(page, 200)
 
     def _form(
         self, session_id: str, error: str, status: int, card_number: str, promo_code: str

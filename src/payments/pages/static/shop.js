@@ -7,29 +7,38 @@
 //   2. Send the buyer to Stripe's hosted page: card data never touches the shop.
 //   3. When the buyer comes back, ask GET /checkout/verify with backoff and say
 //      honestly what happened: the webhook may be late, and some payment
-//      methods take days to settle.
+//      methods take days to settle. GET /orders/{id} says what was bought,
+//      paid and refunded.
+//   4. Say everything in words a buyer uses, next to what it is about, in an
+//      element screen readers announce (role="status" or role="alert").
 //
-// Each page names itself in <body data-page="...">; the cancel page needs no script.
+// Each page names itself in <body data-page="...">. Text goes in with
+// textContent, never innerHTML: product names and API answers are data, not markup.
 "use strict";
 
 // ---------------------------------------------------------------- shared
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// Calls the API. Resolves to {status, data} whatever the HTTP status;
-// rejects only when no answer arrived (offline, connection reset, ...).
+// Calls the API. Resolves to {status, data} whatever the HTTP status, and to
+// null when no answer arrived (offline, connection reset, ...).
 async function api(method, path, { body, headers } = {}) {
   const sending = body !== undefined;
-  const response = await fetch(path, {
-    method,
-    // Content-Type only with a body: a cross-origin GET then needs no CORS preflight.
-    headers: {
-      Accept: "application/json",
-      ...(sending && { "Content-Type": "application/json" }),
-      ...headers,
-    },
-    body: sending ? JSON.stringify(body) : undefined,
-  });
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      // Content-Type only with a body: a cross-origin GET then needs no CORS preflight.
+      headers: {
+        Accept: "application/json",
+        ...(sending && { "Content-Type": "application/json" }),
+        ...headers,
+      },
+      body: sending ? JSON.stringify(body) : undefined,
+    });
+  } catch {
+    return null;
+  }
   let data = null;
   try {
     data = await response.json();
@@ -39,76 +48,16 @@ async function api(method, path, { body, headers } = {}) {
   return { status: response.status, data };
 }
 
-// Errors are always {"error": {"code", "message"}}: branch on code, show message.
-const errorCode = (data) => data?.error?.code;
-const errorMessage = (data, fallback) => data?.error?.message ?? fallback;
+// Errors are always {"error": {"code", "message"}}: branch on code. The message
+// is written for developers; buyers get the page's own words.
+const errorCode = (result) => result?.data?.error?.code;
 
 // Worth retrying: no answer, the provider or the database briefly unavailable,
 // or the same Idempotency-Key still being processed by an earlier attempt.
 function isRetryable(result) {
   if (result === null) return true;
   return [429, 500, 502, 503, 504].includes(result.status) ||
-    errorCode(result.data) === "idempotency_key_in_use";
-}
-
-// ---------------------------------------------------------------- storefront
-
-const BUY_ATTEMPTS = 4; // one click's request is sent at most this often
-
-const SELLERS = {
-  platform: "Sold by the shop",
-  direct: "Sold by a partner (direct charge)",
-  destination: "Sold by a partner (destination charge)",
-};
-
-async function showStorefront() {
-  const loading = document.getElementById("loading");
-  let result = null;
-  try {
-    result = await api("GET", "/products");
-  } catch {
-    // Shown below.
-  }
-  loading.hidden = true;
-  if (result?.status !== 200) {
-    showError(errorMessage(result?.data, "Could not load the products; please reload the page."));
-    return;
-  }
-  const products = result.data.data;
-  document.getElementById("products").append(...products.map(productItem));
-  if (products.length === 0) {
-    loading.textContent = "Nothing is for sale yet.";
-    loading.hidden = false;
-  }
-}
-
-// Built with textContent, never innerHTML: a product name is data, not markup.
-function productItem(product) {
-  const item = document.createElement("li");
-  item.className = "product";
-  item.dataset.productId = product.id;
-  item.append(
-    textElement("h2", "name", product.name),
-    textElement("p", "price", formatPrice(product.unit_amount, product.currency)),
-    textElement("p", "stock", product.stock === null ? "unlimited" : `${product.stock} left`),
-    textElement("p", "seller-type", SELLERS[product.seller_type ?? "platform"]),
-  );
-  const button = document.createElement("button");
-  button.type = "button";
-  button.dataset.testid = "buy";
-  button.dataset.productId = product.id;
-  button.textContent = product.stock === 0 ? "Sold out" : "Buy";
-  button.disabled = product.stock === 0;
-  button.addEventListener("click", () => buy(product, button));
-  item.append(button);
-  return item;
-}
-
-function textElement(tag, testid, text) {
-  const element = document.createElement(tag);
-  element.dataset.testid = testid;
-  element.textContent = text;
-  return element;
+    errorCode(result) === "idempotency_key_in_use";
 }
 
 // Amounts are integers in minor units (2500 usd is $25.00). Intl knows how many
@@ -123,35 +72,82 @@ function formatPrice(minorUnits, currency) {
   return format.format(minorUnits / 10 ** decimals);
 }
 
+// <tag class=... data-testid=...>text</tag>
+function element(tag, { className, testid, text } = {}) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (testid) node.dataset.testid = testid;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// Shows or hides a message element; an empty message hides it.
+function say(node, message) {
+  node.textContent = message;
+  node.hidden = !message;
+}
+
+const quoted = (name) => `\u201c${name}\u201d`;
+
+// ---------------------------------------------------------------- starting a checkout
+
+const BUY_ATTEMPTS = 4; // one click's request is sent at most this often
+
+// What this tab is buying, kept for the cancel page's "Try again". sessionStorage
+// is per tab and survives the trip to Stripe and back; it may be unavailable
+// (privacy settings), and then the cancel page just links back to the shop.
+const CART_KEY = "shop.cart";
+
+function rememberCart(cart) {
+  try {
+    sessionStorage.setItem(CART_KEY, JSON.stringify(cart));
+  } catch {
+    // Storage refused: nothing to offer on the cancel page, nothing breaks.
+  }
+}
+
+function recallCart() {
+  try {
+    const cart = JSON.parse(sessionStorage.getItem(CART_KEY));
+    return Array.isArray(cart) && cart.length > 0 ? cart : null;
+  } catch {
+    return null;
+  }
+}
+
+function forgetCart() {
+  try {
+    sessionStorage.removeItem(CART_KEY);
+  } catch {
+    // Nothing was stored.
+  }
+}
+
 // One click is one purchase attempt: one Idempotency-Key, kept for that click's
 // retries. The service then answers a retry with the same order and session.
 // The next click is a new attempt and gets a new key.
-async function buy(product, button) {
-  showError("");
-  button.disabled = true;
+//
+// `cart` is a list of {product_id, quantity, name, unit_amount, currency}; only
+// ids and quantities are sent (prices come from the catalog, never from the
+// client). On success the browser leaves for the hosted page and this never
+// resolves; otherwise it resolves to the last answer (null: none arrived).
+async function startCheckout(cart) {
   const key = newIdempotencyKey();
-  const body = { items: [{ product_id: product.id, quantity: 1 }] };
+  const body = {
+    items: cart.map(({ product_id, quantity }) => ({ product_id, quantity })),
+  };
   let delay = 500;
   for (let attempt = 1; ; attempt++) {
-    let result = null;
-    try {
-      result = await api("POST", "/checkout/sessions", {
-        body,
-        headers: { "Idempotency-Key": key },
-      });
-    } catch {
-      // No answer: retried with the same key below.
-    }
+    const result = await api("POST", "/checkout/sessions", {
+      body,
+      headers: { "Idempotency-Key": key },
+    });
     if (result?.status === 201) {
+      rememberCart(cart);
       window.location.assign(result.data.checkout_url); // to Stripe's hosted page
-      return; // the button stays disabled while the browser leaves
+      return new Promise(() => {}); // the page stays as it is while the browser leaves
     }
-    if (!isRetryable(result) || attempt === BUY_ATTEMPTS) {
-      // e.g. 409 out_of_stock: "items: only 0 left of product ..."
-      showError(errorMessage(result?.data, "Could not start the checkout; please try again."));
-      button.disabled = false;
-      return;
-    }
+    if (!isRetryable(result) || attempt === BUY_ATTEMPTS) return result;
     await sleep(delay);
     delay *= 2;
   }
@@ -165,10 +161,126 @@ function newIdempotencyKey() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function showError(message) {
-  const element = document.getElementById("error");
-  element.textContent = message;
-  element.hidden = !message;
+// What to tell the buyer when a checkout could not start, in the shop's words.
+function checkoutFailure(result, name) {
+  switch (errorCode(result)) {
+    case "out_of_stock":
+      return `Sorry, ${quoted(name)} has just sold out.`;
+    case "unknown_product":
+      return `Sorry, ${quoted(name)} is no longer for sale.`;
+    default:
+      return `We couldn't start the checkout for ${quoted(name)}. Please try again in a moment.`;
+  }
+}
+
+// ---------------------------------------------------------------- storefront
+
+const FEW_LEFT = 5; // from here on, the stock line says "Only N left"
+
+async function showStorefront() {
+  const loading = document.getElementById("loading");
+  const result = await api("GET", "/products");
+  if (result?.status !== 200) {
+    loading.hidden = true;
+    say(document.getElementById("error"), "We couldn't load the products. Please reload the page.");
+    return;
+  }
+  const products = result.data.data;
+  document.getElementById("products").append(...products.map(productRow));
+  if (products.length === 0) {
+    loading.textContent = "Nothing is for sale yet.";
+  } else {
+    loading.hidden = true;
+  }
+}
+
+// One row per product; the row's own error line says what went wrong with it.
+function productRow(product) {
+  const row = element("li", { className: "product" });
+  row.dataset.productId = product.id;
+
+  const details = element("div", { className: "details" });
+  details.append(element("h2", { className: "name", testid: "name", text: product.name }));
+  if (product.seller_name) {
+    details.append(
+      element("p", { className: "seller", testid: "seller", text: `Sold by ${product.seller_name}` }),
+    );
+  }
+  details.append(
+    element("p", {
+      className: "price",
+      testid: "price",
+      text: formatPrice(product.unit_amount, product.currency),
+    }),
+  );
+
+  const buying = element("div", { className: "buying" });
+  const stock = element("p", { className: "stock", testid: "stock" });
+  const button = element("button", { testid: "buy" });
+  button.type = "button";
+  button.dataset.productId = product.id;
+  // Screen readers hear "Buy Payments T-shirt", not a list of identical "Buy" buttons.
+  button.append("Buy", element("span", { className: "visually-hidden", text: ` ${product.name}` }));
+  button.addEventListener("click", () => buy(product, row));
+  buying.append(stock, button);
+
+  const error = element("p", { className: "error", testid: "row-error" });
+  error.setAttribute("role", "alert");
+  error.hidden = true;
+
+  row.append(details, buying, error);
+  showStock(row, product.stock);
+  return row;
+}
+
+// The row's stock line and Buy button, for `stock` units left (null: unlimited).
+function showStock(row, stock) {
+  const line = row.querySelector("[data-testid=stock]");
+  const button = row.querySelector("[data-testid=buy]");
+  row.dataset.stock = stock === null ? "unlimited" : String(stock);
+  if (stock === null) {
+    line.textContent = "In stock";
+  } else if (stock === 0) {
+    line.textContent = "Sold out";
+  } else {
+    line.textContent = stock <= FEW_LEFT ? `Only ${stock} left` : `${stock} in stock`;
+  }
+  line.classList.toggle("sold-out", stock === 0);
+  button.disabled = stock === 0;
+}
+
+async function buy(product, row) {
+  const button = row.querySelector("[data-testid=buy]");
+  const error = row.querySelector("[data-testid=row-error]");
+  say(error, "");
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  const cart = [
+    {
+      product_id: product.id,
+      quantity: 1,
+      name: product.name,
+      unit_amount: product.unit_amount,
+      currency: product.currency,
+    },
+  ];
+  const result = await startCheckout(cart);
+  button.removeAttribute("aria-busy");
+  button.disabled = false;
+  if (errorCode(result) === "out_of_stock") {
+    await refreshStock(row, product);
+  }
+  say(error, checkoutFailure(result, product.name));
+}
+
+// Another buyer took the last units: show what is left now. If the catalog
+// cannot be read, the 409 alone says fewer than one unit (the quantity) is left.
+async function refreshStock(row, product) {
+  const result = await api("GET", "/products");
+  const fresh = result?.status === 200
+    ? result.data.data.find((p) => p.id === product.id)
+    : undefined;
+  showStock(row, fresh ? fresh.stock : 0);
 }
 
 // ---------------------------------------------------------------- checkout success
@@ -181,59 +293,121 @@ const GIVE_UP_AFTER_MS = 60000;
 // The order is not settled yet in these states: keep asking.
 const UNSETTLED = new Set(["pending", "processing", "refund_pending"]);
 
-const SOLD_OUT = "This item sold out just before your payment; your payment ";
-const MESSAGES = {
-  pending: "Waiting for the payment to be confirmed…",
-  processing: "Your payment is processing; some payment methods take a few days to settle.",
-  paid: "Payment received. Thank you for your order!",
-  failed: "The payment did not go through; you have not been charged.",
-  expired: "The checkout expired before you paid; you have not been charged.",
-  refund_pending: SOLD_OUT + "is being refunded.",
-  refunded: SOLD_OUT + "has been refunded.",
+// Why the order was not fulfilled, in the buyer's words.
+function notFulfilled(order) {
+  return order?.cancel_reason === "out_of_stock"
+    ? "Sorry, this sold out just before your payment went through, so we couldn't complete your order."
+    : "Sorry, we couldn't complete your order.";
+}
+
+const amountOf = (order, field) =>
+  order && order[field] !== null ? ` of ${formatPrice(order[field], order.currency)}` : "";
+
+// Per state: the page's heading and what it tells the buyer (given the order, if known).
+const OUTCOMES = {
+  pending: {
+    title: "Checking your payment",
+    message: () => "We're waiting for your payment to be confirmed. This usually takes a few seconds.",
+  },
+  processing: {
+    title: "Payment processing",
+    message: () =>
+      "Your payment is on its way. Bank payments can take a few days to clear; " +
+      "we'll confirm your order as soon as it does.",
+  },
+  paid: {
+    title: "Thank you for your order",
+    message: (order) =>
+      order?.amount_paid === 0
+        ? "Your order is confirmed. There was nothing to pay."
+        : `We've received your payment${amountOf(order, "amount_paid")}. Your order is confirmed.`,
+  },
+  failed: {
+    title: "Payment failed",
+    message: () => "Your payment didn't go through, so you have not been charged.",
+  },
+  expired: {
+    title: "Checkout expired",
+    message: () => "The checkout timed out before you paid, so you have not been charged.",
+  },
+  refund_pending: {
+    title: "Order cancelled",
+    message: (order) =>
+      order?.amount_paid === 0
+        ? `${notFulfilled(order)} You have not been charged.`
+        : `${notFulfilled(order)} We're refunding your payment${amountOf(order, "amount_paid")}.`,
+  },
+  refunded: {
+    title: "Order refunded",
+    message: (order) =>
+      order?.amount_paid === 0
+        ? `${notFulfilled(order)} You have not been charged.`
+        : `${notFulfilled(order)} Your payment${amountOf(order, "amount_refunded")} has been ` +
+          "refunded; it can take 5\u201310 business days to show on your statement.",
+  },
+  unknown: {
+    title: "Order not found",
+    message: () => "We can't find an order for this link. Check the link, or go back to the shop.",
+  },
+  unreachable: {
+    title: "Checking your payment",
+    message: () => "We can't reach the shop right now. We'll keep trying.",
+  },
+  error: {
+    title: "Something went wrong",
+    message: () => "We couldn't check your payment. Please reload this page.",
+  },
 };
+
 // When we stop asking, say only what we know; reloading the page asks again.
 const GAVE_UP = {
-  processing: "Your payment is still processing; reload this page later to see the result.",
-  pending: "Your payment is not confirmed yet; reload this page in a moment to check again.",
-  unanswered: "We could not reach the shop to check your payment; reload this page to try again.",
+  pending: "Your payment isn't confirmed yet. Reload this page in a moment to check again.",
+  processing:
+    "Your payment is still processing. We'll confirm your order once it clears; " +
+    "reload this page later to see the result.",
+  unreachable: "We couldn't reach the shop to check your payment. Reload this page to try again.",
 };
-const UNKNOWN = "Unknown checkout: we have no order for this link.";
+
+// Offer to try again when nothing was bought.
+const RETRY = new Set(["failed", "expired"]);
 
 async function followCheckout() {
   const sessionId = new URLSearchParams(window.location.search).get("session_id");
   if (!sessionId) {
-    showStatus("unknown", UNKNOWN, false);
+    showOutcome("unknown", null, false);
     return;
   }
   const path = `/checkout/verify?session_id=${encodeURIComponent(sessionId)}`;
   const giveUpAt = Date.now() + GIVE_UP_AFTER_MS;
   let delay = FIRST_DELAY_MS;
-  let status = null; // the last status the API told us
+  let status = null; // the last status verify told us
+  let order = null; // the last GET /orders/{id} answer
   for (;;) {
-    let result = null;
-    try {
-      result = await api("GET", path);
-    } catch {
-      // No answer: retried below.
-    }
+    const result = await api("GET", path);
     if (result?.status === 200) {
       status = result.data.status;
-      showOrder(result.data.order_id);
-      showStatus(status, MESSAGES[status] ?? `Order status: ${status}`, UNSETTLED.has(status));
-      if (!UNSETTLED.has(status)) return; // paid, failed, expired, refunded: final
+      // The receipt is read again whenever the status moves (amounts paid and refunded).
+      if (order?.status !== status) order = (await fetchOrder(result.data.order_id)) ?? order;
+      // Settled, with a receipt that says so: nothing more to learn.
+      const done = !UNSETTLED.has(status) && order?.status === status;
+      showOutcome(status, order, !done);
+      if (done) {
+        if (status === "paid") forgetCart();
+        return;
+      }
     } else if (result?.status === 404 || result?.status === 422) {
-      showStatus("unknown", UNKNOWN, false); // not a session this service made
+      showOutcome("unknown", null, false); // not a session this service made
       return;
     } else if (!isRetryable(result)) {
-      showStatus(status, errorMessage(result.data, `Unexpected answer ${result.status}.`), false);
+      showOutcome("error", null, false);
       return;
+    } else if (status === null) {
+      showOutcome("unreachable", null, true);
     }
     // Unsettled, no answer, or 502 (Stripe unreachable: the webhook will still
     // confirm the payment). Ask again later, but not forever.
     if (Date.now() + delay > giveUpAt) {
-      // Honest about what we know: a queued refund still happens without this page.
-      const message = status === "refund_pending" ? MESSAGES[status] : GAVE_UP[status ?? "unanswered"];
-      showStatus(status, message, false);
+      giveUp(status, order);
       return;
     }
     await sleep(delay);
@@ -241,18 +415,100 @@ async function followCheckout() {
   }
 }
 
-// data-status is the API's status (or "unknown"); data-polling says whether
-// the page is still asking, so tests and styles can tell a final answer apart.
-function showStatus(status, message, polling) {
-  const element = document.getElementById("status");
-  if (status) element.dataset.status = status;
-  element.dataset.polling = String(polling);
-  element.textContent = message;
+async function fetchOrder(orderId) {
+  const result = await api("GET", `/orders/${encodeURIComponent(orderId)}`);
+  return result?.status === 200 ? result.data : null;
 }
 
-function showOrder(orderId) {
-  document.getElementById("order-id").textContent = orderId;
-  document.getElementById("order").hidden = false;
+function giveUp(status, order) {
+  const state = status ?? "unreachable";
+  const message = GAVE_UP[state];
+  showOutcome(state, order, false, message);
+}
+
+// #status carries data-status (the API's status, "unknown", "unreachable" or
+// "error") and data-polling (whether the page still asks), for styles and tests.
+function showOutcome(state, order, polling, message) {
+  const outcome = OUTCOMES[state] ?? {
+    title: "Your order",
+    message: () => `Your order is ${state.replace("_", " ")}.`,
+  };
+  const status = document.getElementById("status");
+  status.dataset.status = state;
+  status.dataset.polling = String(polling);
+  document.getElementById("title").textContent = outcome.title;
+  document.title = outcome.title;
+  document.getElementById("status-message").textContent = message ?? outcome.message(order);
+  document.getElementById("checking").hidden = !polling;
+  document.getElementById("try-again").hidden = !RETRY.has(state);
+  if (order) showReceipt(order);
+}
+
+// What was bought, and what was paid and refunded, from GET /orders/{id}.
+function showReceipt(order) {
+  const money = (amount) => formatPrice(amount, order.currency);
+  const rows = order.items.map((item) => {
+    const row = element("tr", { testid: "item" });
+    const name = element("td", { testid: "item-name", text: item.name });
+    if (item.quantity > 1) {
+      name.append(element("span", { className: "each", text: `${money(item.unit_amount)} each` }));
+    }
+    row.append(
+      name,
+      element("td", { className: "number", testid: "item-quantity", text: String(item.quantity) }),
+      element("td", { className: "number", text: money(item.unit_amount * item.quantity) }),
+    );
+    return row;
+  });
+  document.getElementById("item-rows").replaceChildren(...rows);
+
+  // A paid amount below the total is a discount (a promotion code).
+  const paid = order.amount_paid;
+  const discount = paid !== null && paid < order.amount_total ? order.amount_total - paid : 0;
+  showAmount("subtotal", discount ? money(order.amount_total) : "");
+  showAmount("discount", discount ? `\u2212${money(discount)}` : "");
+  showAmount("total", money(order.amount_total - discount));
+  showAmount("paid", paid !== null ? money(paid) : "");
+  showAmount("refunded", order.amount_refunded ? money(order.amount_refunded) : "");
+  document.getElementById("order-id").textContent = order.id;
+  document.getElementById("receipt").hidden = false;
+}
+
+// Fills #amount-<name>; its row (#<name>-row, if any) shows only with an amount.
+function showAmount(name, text) {
+  document.getElementById(`amount-${name}`).textContent = text;
+  const row = document.getElementById(`${name}-row`);
+  if (row) row.hidden = !text;
+}
+
+// ---------------------------------------------------------------- checkout cancelled
+
+// The buyer left Stripe's page: nothing was charged. Offer to go back to the
+// checkout with what this tab was buying; it starts a new checkout (the old
+// session simply expires unpaid).
+function showCancel() {
+  const cart = recallCart();
+  if (!cart) return; // bought elsewhere or storage refused: the link back to the shop remains
+  const items = cart.map((item) =>
+    element("li", {
+      testid: "cart-item",
+      text: `${item.name} \u00d7 ${item.quantity} \u2014 ` +
+        formatPrice(item.unit_amount * item.quantity, item.currency),
+    }),
+  );
+  document.getElementById("cart-items").replaceChildren(...items);
+  document.getElementById("cart").hidden = false;
+  const button = document.getElementById("try-again");
+  const error = document.getElementById("retry-error");
+  button.addEventListener("click", async () => {
+    say(error, "");
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    const result = await startCheckout(cart);
+    button.removeAttribute("aria-busy");
+    button.disabled = false;
+    say(error, checkoutFailure(result, cart.map((item) => item.name).join(", ")));
+  });
 }
 
 // ---------------------------------------------------------------- start
@@ -260,11 +516,15 @@ function showOrder(orderId) {
 const page = document.body.dataset.page;
 if (page === "storefront") {
   showStorefront();
+} else if (page === "success") {
+  followCheckout();
+} else if (page === "cancel") {
+  showCancel();
+}
+if (page === "storefront" || page === "cancel") {
   // Coming back from Stripe with the Back button may restore this page from
   // the browser's memory, buttons disabled and stock stale: load it afresh.
   window.addEventListener("pageshow", (event) => {
     if (event.persisted) window.location.reload();
   });
-} else if (page === "success") {
-  followCheckout();
 }
