@@ -125,29 +125,59 @@ class StripeProvider:
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         """Refund what remains of the payment: without `amount`, Stripe takes all that is left,
-        so a partial refund made elsewhere (the Dashboard) cannot make this one too large."""
+        so a partial refund made elsewhere (the Dashboard) cannot make this one too large.
+
+        A charge already refunded in full elsewhere is not an error: the result then has no
+        refund id and says what Stripe holds as refunded on the charge.
+        """
         params: dict[str, Any] = {
             "payment_intent": request.payment_id,
             "reason": "requested_by_customer",
             "metadata": {"order_id": str(request.order_id), "reason": request.reason},
         }
         options: dict[str, Any] = {"idempotency_key": request.idempotency_key}
+        account = None
         if request.routing:
-            # The platform gives back its fee; a destination charge takes the transfer back.
-            params["refund_application_fee"] = True
+            # The platform gives back the fee it took, if it took one (only the application
+            # that took a fee may refund it); a destination charge takes the transfer back.
+            if request.routing.application_fee_amount > 0:
+                params["refund_application_fee"] = True
             if request.routing.charge_type == "direct":
-                options["stripe_account"] = request.routing.account
+                account = options["stripe_account"] = request.routing.account
             else:
                 params["reverse_transfer"] = True
         try:
             refund = await self._client.v1.refunds.create_async(params, options)
         except stripe.StripeError as exc:
-            raise _translate(exc) from exc
+            error = _translate(exc)
+            if isinstance(error, ProviderRejected) and error.code == "charge_already_refunded":
+                return await self._refunded_elsewhere(request.payment_id, account=account)
+            raise error from exc
         return RefundResult(
             refund_id=refund.id,
             amount=refund.amount,
             currency=refund.currency,
             status=refund.status or "",
+        )
+
+    async def _refunded_elsewhere(self, payment_id: str, *, account: str | None) -> RefundResult:
+        """What was given back on a charge refunded outside this service, as Stripe holds it:
+        the charge's `amount_refunded` in its own currency (on the connected account for a
+        direct charge), not what the order expected to give back."""
+        options: dict[str, Any] = {"stripe_account": account} if account else {}
+        try:
+            intent = await self._client.v1.payment_intents.retrieve_async(
+                payment_id, {"expand": ["latest_charge"]}, options
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        charge = intent.to_dict().get("latest_charge")
+        refunded = _integer(charge, "amount_refunded") if isinstance(charge, Mapping) else None
+        currency = _currency(charge) if isinstance(charge, Mapping) else None
+        if refunded is None or currency is None:
+            raise ProviderRejected("Stripe says the charge was refunded but shows no such charge")
+        return RefundResult(
+            refund_id=None, amount=refunded, currency=currency, status="already_refunded"
         )
 
     def parse_event(
