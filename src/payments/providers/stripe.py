@@ -173,7 +173,7 @@ class StripeProvider:
             raise _translate(exc) from exc
         charge = intent.to_dict().get("latest_charge")
         refunded = _integer(charge, "amount_refunded") if isinstance(charge, Mapping) else None
-        currency = _currency(charge) if isinstance(charge, Mapping) else None
+        currency = _currency(charge, "currency") if isinstance(charge, Mapping) else None
         if refunded is None or currency is None:
             raise ProviderRejected("Stripe says the charge was refunded but shows no such charge")
         return RefundResult(
@@ -234,14 +234,16 @@ def signal_from_session(
     was paid and in which currency, and must have a PaymentIntent unless nothing
     was due; otherwise it is unusable (recorded, never applied), so that money
     that moved is never mistaken for a free order.
+
+    The amount and currency are the merchant's, what the order was priced in,
+    whatever currency the buyer saw (`_merchant_amount`).
     """
     session_id = _stripe_id(session.get("id"), _MAX_ID)
     if session_id is None:
         raise UnusableSession("session id missing, too long or not a Stripe id")
-    amount_total = _integer(session, "amount_total")
+    amount_total, currency = _merchant_amount(session)
     if amount_total is not None and not 0 <= amount_total < _MAX_AMOUNT:
         raise UnusableSession("amount_total out of range")
-    currency = _currency(session)
     payment_intent = session.get("payment_intent")
     if isinstance(payment_intent, Mapping):  # expanded
         payment_intent = payment_intent.get("id")
@@ -276,9 +278,28 @@ def _check_paid(amount_total: int | None, currency: str | None, payment_id: str 
         raise UnusableSession("a paid session with an amount due but no PaymentIntent")
 
 
-def _currency(session: Mapping[str, Any]) -> str | None:
+def _merchant_amount(session: Mapping[str, Any]) -> tuple[int | None, str | None]:
+    """The session's total and currency on the merchant's side (None where not readable).
+
+    With Adaptive Pricing the buyer may pay in a currency of their own. Sessions created
+    since 2025-03-31 keep the merchant's in `amount_total`/`currency` and put the buyer's
+    in `presentment_details`. Sessions created before then put the buyer's in
+    `amount_total`/`currency` and the merchant's in `currency_conversion`
+    (`amount_total`, `source_currency`), a field API versions from 2025-09-30.clover no
+    longer show. Read the conversion when there is one, so a payment made in the buyer's
+    currency is judged by what the merchant charged.
+    """
+    conversion = session.get("currency_conversion")
+    if conversion is None:
+        return _integer(session, "amount_total"), _currency(session, "currency")
+    if not isinstance(conversion, Mapping):  # the merchant's side is there, unreadable
+        return None, None
+    return _integer(conversion, "amount_total"), _currency(conversion, "source_currency")
+
+
+def _currency(obj: Mapping[str, Any], key: str) -> str | None:
     """The ISO 4217 code, lower-cased as Stripe writes it; None if absent or not a code."""
-    value = _text(session, "currency")
+    value = _text(obj, key)
     if value is None or len(value) != 3 or not (value.isascii() and value.isalpha()):
         return None
     return value.lower()
