@@ -236,6 +236,9 @@ class OutboxWorker:
                     .on_conflict_do_nothing(index_elements=["provider_refund_id"])
                 )
             await repository.transition(session, Order.id == order.id, OrderStatus.REFUNDED)
+        if result is not None and result.refund_id is None:
+            # Refunded outside this service (e.g. in the Dashboard): nothing of ours was sent.
+            log.warning("refund.already_refunded", order_id=str(order.id), amount=result.amount)
         log.info(
             "refund.done",
             order_id=str(order.id),
