@@ -1,6 +1,7 @@
-"""Migration deb025ce4b3b on the orders made before it: promotion codes stay allowed only
-where no fee is at stake, so a session created for an old order after the deploy follows
-the rule new orders follow (no codes where Stripe would fix a fee before the discount)."""
+"""Migration deb025ce4b3b on the orders made before it (and 57c714d43d65 after its first
+version): promotion codes stay allowed only where no fee is at stake, so a session created
+for an old order after the deploy follows the rule new orders follow (no codes where Stripe
+would fix a fee before the discount)."""
 
 from __future__ import annotations
 
@@ -102,3 +103,27 @@ async def test_old_fee_order_retried_after_the_deploy_gets_a_session_without_cod
     [sent] = [r.form for r in fake_stripe.requests if r.path == "/v1/checkout/sessions"]
     assert sent["payment_intent_data"]["application_fee_amount"] == "250"
     assert sent["allow_promotion_codes"] == "false"
+
+
+async def test_databases_that_ran_the_first_version_are_corrected_too(
+    empty_database: str,
+) -> None:
+    """deb025ce4b3b first set true on every old row; 57c714d43d65 sets false where a fee
+    awaits its session, and leaves an order whose session exists as it is."""
+    await upgrade(empty_database, "deb025ce4b3b")
+    seller_id = uuid.uuid4()
+    waiting = order_row(seller_id, 250, None) | {"allow_promotion_codes": True}
+    with_session = order_row(seller_id, 250, "cs_test_made_before") | {
+        "allow_promotion_codes": True
+    }
+    async with connected(empty_database) as conn:
+        await conn.execute(sellers.insert().values(seller_row(seller_id)))
+        await conn.execute(orders.insert(), [waiting, with_session])
+
+    await upgrade(empty_database)
+
+    async with connected(empty_database) as conn:
+        found = dict(
+            (await conn.execute(sa.select(orders.c.id, orders.c.allow_promotion_codes))).all()
+        )
+    assert (found[waiting["id"]], found[with_session["id"]]) == (False, True)

@@ -7,7 +7,9 @@ Create Date: 2026-12-01 15:00:00.000000+00:00
 A revision of its own rather than an edit of deb025ce4b3b: the keys must also move in
 databases that already ran that one (its rows were sent with `refund_application_fee`
 on every Connect refund, which the request now leaves out when there is no fee), and
-this runs exactly once everywhere.
+this runs exactly once everywhere. For the same reason it repeats the correction of
+deb025ce4b3b for databases that ran its first version (which let every existing order
+allow promotion codes): an order with a fee and no session refuses them.
 """
 
 from collections.abc import Sequence
@@ -28,7 +30,13 @@ outbox = sa.table(
     sa.column("idempotency_key", sa.String()),
     sa.column("done_at", sa.DateTime(timezone=True)),
 )
-orders = sa.table("orders", sa.column("review_reason", sa.String()))
+orders = sa.table(
+    "orders",
+    sa.column("review_reason", sa.String()),
+    sa.column("allow_promotion_codes", sa.Boolean()),
+    sa.column("application_fee_amount", sa.BigInteger()),
+    sa.column("provider_session_id", sa.String()),
+)
 
 
 def _rekey(old: str, new: str) -> None:
@@ -53,6 +61,12 @@ def upgrade() -> None:
     # what remains, so a fresh key cannot over-refund: a charge given back in full already
     # answers charge_already_refunded. Finished rows keep their key, as history.
     _rekey(OLD, NEW)
+    # The code never stores true with a fee, so only the first deb025ce4b3b left these.
+    op.execute(
+        orders.update()
+        .where(orders.c.application_fee_amount > 0, orders.c.provider_session_id.is_(None))
+        .values(allow_promotion_codes=False)
+    )
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_orders_review_reason"), type_="check")
         batch_op.create_check_constraint(
