@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import event
+from sqlalchemy import ColumnElement, DateTime, Interval, event, func, literal
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -165,3 +166,17 @@ def insert_for(session: AsyncSession) -> Callable[..., Any]:
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
     return pg_insert
+
+
+def database_time_after(session: AsyncSession, delay: timedelta) -> ColumnElement[datetime]:
+    """The database's clock plus `delay`, for times several replicas compare (leases, retries):
+    their own clocks may disagree, the database's is one.
+
+    Postgres adds an interval to now(). SQLite has no interval type: its datetime() takes the
+    offset in seconds and answers in the format of its CURRENT_TIMESTAMP, which the other
+    times in the file use too (to the second).
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        offset = f"{delay.total_seconds():+.6f} seconds"
+        return func.datetime("now", offset, type_=DateTime(timezone=True))
+    return func.now() + literal(delay, Interval())

@@ -68,10 +68,12 @@ class OrderStatus(StrEnum):
 
 
 class ReviewReason(StrEnum):
-    """Why an order waits for a human: a payment its rules do not allow arrived for it."""
+    """Why an order waits for a human: a payment its rules do not allow arrived for it, or
+    Stripe refused its refund (the outbox keeps retrying; someone must see why it fails)."""
 
     CURRENCY_MISMATCH = "currency_mismatch"
     AMOUNT_MISMATCH = "amount_mismatch"
+    REFUND_FAILED = "refund_failed"
 
 
 class ConfirmedVia(StrEnum):
@@ -150,7 +152,8 @@ class Order(Base):
     provider_payment_id: Mapped[str | None] = mapped_column(String(255))
     confirmed_via: Mapped[str | None] = mapped_column(String(16))
     cancel_reason: Mapped[str | None] = mapped_column(String(32))
-    # Set once, when a payment the order's rules do not allow arrives: a human must look.
+    # Set once, when a payment the order's rules do not allow arrives or Stripe refuses the
+    # order's refund: a human must look.
     review_reason: Mapped[str | None] = mapped_column(String(32))
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
@@ -234,6 +237,8 @@ class OutboxMessage(Base):
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    # How many times a worker claimed it. The latest claim's number is that claim's token:
+    # only the worker holding it may finish or reschedule the message (see outbox._claim).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.current_timestamp()

@@ -5,6 +5,13 @@ it, so a crash between the commit and the call loses nothing. The worker
 claims due messages (several replicas may run it: claims skip rows another
 worker holds), calls the provider with the message's idempotency key, and
 retries with backoff until the provider accepts.
+
+A claim is a lease: a worker that dies (or stalls past the lease) loses the
+message to the next claim. Each claim counts up `attempts`, and that number
+is the claim's token: a worker records the outcome, or reschedules the
+message, only while the token is still the message's latest (`_finish`), so a
+stalled worker that wakes up late records nothing. Leases and retry times are
+computed on the database's clock, which all replicas share.
 """
 
 from __future__ import annotations
@@ -14,14 +21,14 @@ import contextlib
 import random
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payments.db import OUTBOX_WRITTEN, Database, insert_for
-from payments.models import Order, OrderStatus, OutboxMessage, Refund, Seller
+from payments.db import OUTBOX_WRITTEN, Database, database_time_after, insert_for
+from payments.models import Order, OrderStatus, OutboxMessage, Refund, ReviewReason, Seller
 from payments.orders import repository
 from payments.providers.base import (
     PaymentProvider,
@@ -37,6 +44,19 @@ log = structlog.get_logger(__name__)
 REFUND = "refund"
 MAX_BACKOFF_SECONDS = 3600
 
+# A message its provider refuses (not a transient failure) flags its order for a human.
+_FLAG_WHEN_REJECTED = {REFUND: ReviewReason.REFUND_FAILED}
+
+
+def refund_key(order_id: uuid.UUID, reason: str) -> str:
+    """The idempotency key of the order's refund of what remains.
+
+    Stripe refuses a key reused with other parameters, so the scheme changes whenever the
+    request does: `refund:` keys were sent with `amount`, and migration 57c714d43d65 moved
+    the unfinished ones to this scheme.
+    """
+    return f"refund-remaining:{order_id}:{reason}"
+
 
 async def enqueue_refund(session: AsyncSession, order_id: uuid.UUID, *, reason: str) -> None:
     """Queue the refund of what remains of the order's payment; queuing it twice is a no-op."""
@@ -47,7 +67,7 @@ async def enqueue_refund(session: AsyncSession, order_id: uuid.UUID, *, reason: 
             kind=REFUND,
             order_id=order_id,
             payload={"reason": reason},
-            idempotency_key=f"refund:{order_id}:{reason}",
+            idempotency_key=refund_key(order_id, reason),
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
     )
@@ -69,8 +89,9 @@ class OutboxWorker:
         poll_seconds: float = 5.0,
         lease: timedelta = timedelta(minutes=5),
     ) -> None:
-        """`lease` must outlast one delivery, provider retries included: a message
-        whose worker died is claimed again once it runs out."""
+        """`lease` should outlast one delivery, provider retries included: a message
+        whose worker died is claimed again once it runs out, and a worker that outlives
+        it records nothing (see `_finish`)."""
         self._database = database
         self._provider = provider
         self._poll_seconds = poll_seconds
@@ -106,7 +127,7 @@ class OutboxWorker:
         return attempted
 
     async def _claim(self) -> OutboxMessage | None:
-        now = datetime.now(UTC)
+        """Lease the next due message to this worker; its `attempts` is the claim's token."""
         due = (
             select(OutboxMessage.id)
             .where(OutboxMessage.done_at.is_(None), OutboxMessage.next_attempt_at <= func.now())
@@ -122,7 +143,7 @@ class OutboxWorker:
                     .where(OutboxMessage.id == due)
                     .values(
                         attempts=OutboxMessage.attempts + 1,
-                        next_attempt_at=now + self._lease,
+                        next_attempt_at=database_time_after(session, self._lease),
                     )
                     .returning(OutboxMessage)
                     .execution_options(synchronize_session=False)
@@ -135,14 +156,19 @@ class OutboxWorker:
         except ProviderUnavailable as exc:
             await self._retry_later(message, str(exc))
         except ProviderRejected as exc:
-            # Stripe refused: retrying the same call rarely helps, so an operator must look.
+            # Stripe refused for good, as far as we can tell: a human must look, so the order
+            # is flagged. Retrying stays harmless (same idempotency key) and may succeed once
+            # the cause is gone (a dispute closed, a balance topped up), so it goes on.
             log.error("outbox.rejected", message_id=message.id, kind=message.kind, error=str(exc))
-            await self._retry_later(message, str(exc))
+            await self._retry_later(message, str(exc), flag=_FLAG_WHEN_REJECTED.get(message.kind))
         except Exception as exc:
             log.exception("outbox.handler_failed", message_id=message.id, kind=message.kind)
             await self._retry_later(message, type(exc).__name__)
 
-    async def _retry_later(self, message: OutboxMessage, error: str) -> None:
+    async def _retry_later(
+        self, message: OutboxMessage, error: str, *, flag: ReviewReason | None = None
+    ) -> None:
+        """Reschedule with backoff (and flag the order), if this worker still holds the claim."""
         delay = backoff(message.attempts)
         log.warning(
             "outbox.retry",
@@ -153,11 +179,20 @@ class OutboxWorker:
             error=error,
         )
         async with self._database.transaction() as session:
-            await session.execute(
+            held = await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == message.id, OutboxMessage.done_at.is_(None))
-                .values(next_attempt_at=datetime.now(UTC) + delay, last_error=error[:500])
+                .where(*_still_claimed(message))
+                .values(next_attempt_at=database_time_after(session, delay), last_error=error[:500])
+                .returning(OutboxMessage.id)
+                .execution_options(synchronize_session=False)
             )
+            if held.scalar_one_or_none() is None:
+                log.warning("outbox.claim_lost", message_id=message.id, kind=message.kind)
+                return
+            if flag is not None and await repository.flag_for_review(
+                session, message.order_id, flag
+            ):
+                log.warning("order.flagged", order_id=str(message.order_id), reason=flag)
 
     async def _send_refund(self, message: OutboxMessage) -> None:
         """Refund what remains of the order's payment, record it as Stripe reports it,
@@ -167,6 +202,7 @@ class OutboxWorker:
         elsewhere, such as in the Dashboard, cannot make this one fail for ever.
         If the worker dies after Stripe accepted the refund, the retry sends the
         same idempotency key (derived from the order) and gets the same refund back.
+        The outcome is recorded only under this worker's claim (`_finish`).
         """
         async with self._database.reading() as session:
             row = (
@@ -180,6 +216,11 @@ class OutboxWorker:
         result = await self._refund_at_provider(order, seller, message)
         reason = str(message.payload.get("reason", "requested"))
         async with self._database.transaction() as session:
+            if not await _finish(session, message):
+                # Another worker claimed the message since (this one outlived its lease):
+                # it records the outcome; recording it here too would count it twice.
+                log.warning("outbox.claim_lost", message_id=message.id, kind=message.kind)
+                return
             if result is not None:
                 insert = insert_for(session)
                 await session.execute(
@@ -195,11 +236,9 @@ class OutboxWorker:
                     .on_conflict_do_nothing(index_elements=["provider_refund_id"])
                 )
             await repository.transition(session, Order.id == order.id, OrderStatus.REFUNDED)
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == message.id)
-                .values(done_at=datetime.now(UTC), last_error=None)
-            )
+        if result is not None and result.refund_id is None:
+            # Refunded outside this service (e.g. in the Dashboard): nothing of ours was sent.
+            log.warning("refund.already_refunded", order_id=str(order.id), amount=result.amount)
         log.info(
             "refund.done",
             order_id=str(order.id),
@@ -210,7 +249,11 @@ class OutboxWorker:
     async def _refund_at_provider(
         self, order: Order, seller: Seller | None, message: OutboxMessage
     ) -> RefundResult | None:
-        """Stripe's refund; None when nothing was charged (a free order has no payment)."""
+        """Stripe's refund; None when nothing was charged (a free order has no payment).
+
+        A charge someone else refunded in full (e.g. in the Dashboard) comes back as a
+        result without a refund id, for what the provider holds as refunded on it.
+        """
         if order.provider_payment_id is None:
             return None
         routing = None
@@ -227,18 +270,30 @@ class OutboxWorker:
             reason=str(message.payload.get("reason", "requested")),
             routing=routing,
         )
-        try:
-            return await self._provider.refund(request)
-        except ProviderRejected as exc:
-            if exc.code != "charge_already_refunded":
-                raise
-            # Refunded by someone else (e.g. in the Dashboard): the money is back all the same.
-            # Stripe does not say how much; a confirmed payment was given back in full, and
-            # one never confirmed (a mismatch, amount_paid unset) is recorded as 0 from us.
-            log.warning("refund.already_refunded", order_id=str(order.id))
-            return RefundResult(
-                refund_id=None,
-                amount=order.amount_paid if order.amount_paid is not None else 0,
-                currency=order.currency,
-                status="already_refunded",
-            )
+        return await self._provider.refund(request)
+
+
+def _still_claimed(message: OutboxMessage) -> tuple[ColumnElement[bool], ...]:
+    """The message is unfinished and its latest claim is the one `message` came from."""
+    return (
+        OutboxMessage.id == message.id,
+        OutboxMessage.done_at.is_(None),
+        OutboxMessage.attempts == message.attempts,
+    )
+
+
+async def _finish(session: AsyncSession, message: OutboxMessage) -> bool:
+    """Mark the message done, first thing in the transaction that records its outcome.
+
+    Only the worker holding the latest claim can; for any other (one that outlived its
+    lease while another claimed the message) nothing changes and it must record nothing.
+    The row stays locked until the commit, so no new claim can slip in meanwhile.
+    """
+    done = await session.execute(
+        update(OutboxMessage)
+        .where(*_still_claimed(message))
+        .values(done_at=func.now(), last_error=None)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    return done.scalar_one_or_none() is not None

@@ -70,7 +70,7 @@ async def test_session_paid_in_another_currency_does_not_pay_the_order(shop: Sho
     assert (await shop.stock(product), await shop.stock(other)) == (5, 5)
     stored = await db.fetchval("SELECT outcome FROM webhook_events WHERE event_id=$1", event["id"])
     assert stored == "payment_mismatch"
-    assert await outbox_keys(db) == [f"refund:{checkout['order_id']}:currency_mismatch"]
+    assert await outbox_keys(db) == [f"refund-remaining:{checkout['order_id']}:currency_mismatch"]
     untouched = await shop.order(bystander["order_id"])
     assert (untouched["status"], untouched["review_reason"]) == ("pending", None)
 
@@ -198,7 +198,7 @@ async def test_same_mismatched_event_twice_flags_once_and_queues_one_refund(shop
     assert other_mismatch.json()["outcome"] == "payment_mismatch"
     order = await shop.order(checkout["order_id"])
     assert (order["status"], order["review_reason"]) == ("refund_pending", "currency_mismatch")
-    assert await outbox_keys(db) == [f"refund:{checkout['order_id']}:currency_mismatch"]
+    assert await outbox_keys(db) == [f"refund-remaining:{checkout['order_id']}:currency_mismatch"]
     await shop.drain_outbox()
     assert len(shop.fake.refunds()) == 1
 
@@ -220,7 +220,7 @@ async def test_verify_of_a_session_in_another_currency_flags_once(shop: Shop, db
     order = await shop.order(checkout["order_id"])
     assert (order["review_reason"], order["confirmed_via"]) == ("currency_mismatch", None)
     assert await shop.stock(product) == 5
-    assert await outbox_keys(db) == [f"refund:{checkout['order_id']}:currency_mismatch"]
+    assert await outbox_keys(db) == [f"refund-remaining:{checkout['order_id']}:currency_mismatch"]
 
 
 async def test_verify_of_a_mismatch_without_money_keeps_the_order_open(shop: Shop, db) -> None:

@@ -3,7 +3,7 @@
 import pytest
 import stripe
 
-from .builders import session_params
+from .builders import line_item, session_params
 
 
 async def _paid_session(fake, client, options=None, **overrides) -> dict:
@@ -156,3 +156,26 @@ async def test_refund_of_an_unpaid_delayed_payment_is_refused(fake, client):
         await client.v1.refunds.create_async({"payment_intent": pending["payment_intent"]})
 
     assert caught.value.code == "payment_intent_unexpected_state"
+
+
+async def test_payment_intent_with_its_charge_expanded_says_what_was_refunded(fake, client):
+    """On the connected account, the PaymentIntent's latest charge carries the refunded total
+    and its currency: what the service reads when a charge was refunded elsewhere."""
+    options = {"stripe_account": "acct_refundedseller1"}
+    paid = await _paid_session(fake, client, options, line_items=[line_item(currency="eur")])
+    for amount in (1000, 2000):
+        await client.v1.refunds.create_async(
+            {"payment_intent": paid["payment_intent"], "amount": amount}, options
+        )
+
+    intent = await client.v1.payment_intents.retrieve_async(
+        paid["payment_intent"], {"expand": ["latest_charge"]}, options
+    )
+
+    charge = intent.latest_charge
+    assert (charge.object, charge.amount_refunded, charge.currency, charge.refunded) == (
+        "charge",
+        3000,
+        "eur",
+        True,
+    )

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from payments.models import Order, OrderStatus
+from payments.models import Order, OrderStatus, Refund
 
 # Refunds in these states gave nothing back (Stripe's names); every other one counts.
 _UNREFUNDED = frozenset({"failed", "canceled"})
@@ -38,7 +38,9 @@ class PublicOrderItem(BaseModel):
 class PublicOrder(OrderAmounts):
     """The buyer's view, for a receipt or success page: no emails, accounts or provider ids."""
 
-    amount_refunded: int = Field(description="Given back to the buyer so far (0 if nothing)")
+    amount_refunded: int = Field(
+        description="Given back to the buyer so far, in `currency` (0 if nothing)"
+    )
     cancel_reason: str | None = Field(
         description="Why the order was not fulfilled, e.g. `out_of_stock`; null otherwise",
         examples=["out_of_stock"],
@@ -54,10 +56,17 @@ class PublicOrder(OrderAmounts):
             amount_total=order.amount_total,
             amount_paid=order.amount_paid,
             currency=order.currency,
-            amount_refunded=sum(r.amount for r in order.refunds if r.status not in _UNREFUNDED),
+            amount_refunded=_refunded_in(order.currency, order.refunds),
             cancel_reason=order.cancel_reason,
             items=[PublicOrderItem.model_validate(item) for item in order.items],
         )
+
+
+def _refunded_in(currency: str, refunds: list[Refund]) -> int:
+    """What the refunds gave back in the order's currency. A refund in another currency
+    only follows a payment made in it (a currency mismatch, flagged): adding it here would
+    mislabel it, so the receipt leaves it out and the admin view lists it as it is."""
+    return sum(r.amount for r in refunds if r.currency == currency and r.status not in _UNREFUNDED)
 
 
 class RefundOut(BaseModel):

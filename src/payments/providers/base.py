@@ -102,9 +102,14 @@ class RefundRequest:
 
 @dataclass(frozen=True)
 class RefundResult:
-    """A refund as the provider reports it."""
+    """A refund as the provider reports it.
 
-    refund_id: str | None  # None: the provider had refunded it already, outside this service
+    Without a `refund_id`, the payment had been refunded in full outside this service
+    (e.g. in the Dashboard); `amount` and `currency` are then what the provider holds as
+    refunded on it, by anyone.
+    """
+
+    refund_id: str | None
     amount: int
     currency: str
     status: str

@@ -125,29 +125,59 @@ class StripeProvider:
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         """Refund what remains of the payment: without `amount`, Stripe takes all that is left,
-        so a partial refund made elsewhere (the Dashboard) cannot make this one too large."""
+        so a partial refund made elsewhere (the Dashboard) cannot make this one too large.
+
+        A charge already refunded in full elsewhere is not an error: the result then has no
+        refund id and says what Stripe holds as refunded on the charge.
+        """
         params: dict[str, Any] = {
             "payment_intent": request.payment_id,
             "reason": "requested_by_customer",
             "metadata": {"order_id": str(request.order_id), "reason": request.reason},
         }
         options: dict[str, Any] = {"idempotency_key": request.idempotency_key}
+        account = None
         if request.routing:
-            # The platform gives back its fee; a destination charge takes the transfer back.
-            params["refund_application_fee"] = True
+            # The platform gives back the fee it took, if it took one (only the application
+            # that took a fee may refund it); a destination charge takes the transfer back.
+            if request.routing.application_fee_amount > 0:
+                params["refund_application_fee"] = True
             if request.routing.charge_type == "direct":
-                options["stripe_account"] = request.routing.account
+                account = options["stripe_account"] = request.routing.account
             else:
                 params["reverse_transfer"] = True
         try:
             refund = await self._client.v1.refunds.create_async(params, options)
         except stripe.StripeError as exc:
-            raise _translate(exc) from exc
+            error = _translate(exc)
+            if isinstance(error, ProviderRejected) and error.code == "charge_already_refunded":
+                return await self._refunded_elsewhere(request.payment_id, account=account)
+            raise error from exc
         return RefundResult(
             refund_id=refund.id,
             amount=refund.amount,
             currency=refund.currency,
             status=refund.status or "",
+        )
+
+    async def _refunded_elsewhere(self, payment_id: str, *, account: str | None) -> RefundResult:
+        """What was given back on a charge refunded outside this service, as Stripe holds it:
+        the charge's `amount_refunded` in its own currency (on the connected account for a
+        direct charge), not what the order expected to give back."""
+        options: dict[str, Any] = {"stripe_account": account} if account else {}
+        try:
+            intent = await self._client.v1.payment_intents.retrieve_async(
+                payment_id, {"expand": ["latest_charge"]}, options
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        charge = intent.to_dict().get("latest_charge")
+        refunded = _integer(charge, "amount_refunded") if isinstance(charge, Mapping) else None
+        currency = _currency(charge, "currency") if isinstance(charge, Mapping) else None
+        if refunded is None or currency is None:
+            raise ProviderRejected("Stripe says the charge was refunded but shows no such charge")
+        return RefundResult(
+            refund_id=None, amount=refunded, currency=currency, status="already_refunded"
         )
 
     def parse_event(
@@ -204,14 +234,16 @@ def signal_from_session(
     was paid and in which currency, and must have a PaymentIntent unless nothing
     was due; otherwise it is unusable (recorded, never applied), so that money
     that moved is never mistaken for a free order.
+
+    The amount and currency are the merchant's, what the order was priced in,
+    whatever currency the buyer saw (`_merchant_amount`).
     """
     session_id = _stripe_id(session.get("id"), _MAX_ID)
     if session_id is None:
         raise UnusableSession("session id missing, too long or not a Stripe id")
-    amount_total = _integer(session, "amount_total")
+    amount_total, currency = _merchant_amount(session)
     if amount_total is not None and not 0 <= amount_total < _MAX_AMOUNT:
         raise UnusableSession("amount_total out of range")
-    currency = _currency(session)
     payment_intent = session.get("payment_intent")
     if isinstance(payment_intent, Mapping):  # expanded
         payment_intent = payment_intent.get("id")
@@ -246,9 +278,28 @@ def _check_paid(amount_total: int | None, currency: str | None, payment_id: str 
         raise UnusableSession("a paid session with an amount due but no PaymentIntent")
 
 
-def _currency(session: Mapping[str, Any]) -> str | None:
+def _merchant_amount(session: Mapping[str, Any]) -> tuple[int | None, str | None]:
+    """The session's total and currency on the merchant's side (None where not readable).
+
+    With Adaptive Pricing the buyer may pay in a currency of their own. Sessions created
+    since 2025-03-31 keep the merchant's in `amount_total`/`currency` and put the buyer's
+    in `presentment_details`. Sessions created before then put the buyer's in
+    `amount_total`/`currency` and the merchant's in `currency_conversion`
+    (`amount_total`, `source_currency`), a field API versions from 2025-09-30.clover no
+    longer show. Read the conversion when there is one, so a payment made in the buyer's
+    currency is judged by what the merchant charged.
+    """
+    conversion = session.get("currency_conversion")
+    if conversion is None:
+        return _integer(session, "amount_total"), _currency(session, "currency")
+    if not isinstance(conversion, Mapping):  # the merchant's side is there, unreadable
+        return None, None
+    return _integer(conversion, "amount_total"), _currency(conversion, "source_currency")
+
+
+def _currency(obj: Mapping[str, Any], key: str) -> str | None:
     """The ISO 4217 code, lower-cased as Stripe writes it; None if absent or not a code."""
-    value = _text(session, "currency")
+    value = _text(obj, key)
     if value is None or len(value) != 3 or not (value.isascii() and value.isalpha()):
         return None
     return value.lower()

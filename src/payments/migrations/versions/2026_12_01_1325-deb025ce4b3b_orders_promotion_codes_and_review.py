@@ -16,10 +16,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+orders = sa.table(
+    "orders",
+    sa.column("allow_promotion_codes", sa.Boolean()),
+    sa.column("application_fee_amount", sa.BigInteger()),
+    sa.column("provider_session_id", sa.String()),
+)
+
+
 def upgrade() -> None:
     with op.batch_alter_table("orders", schema=None) as batch_op:
-        # Every session made before this revision allowed promotion codes; new orders
-        # always set the column, so the default only fills the existing rows.
+        # New orders always set the column; the default only fills the existing rows,
+        # which the UPDATE below then corrects.
         batch_op.add_column(
             sa.Column(
                 "allow_promotion_codes", sa.Boolean(), nullable=False, server_default=sa.true()
@@ -30,6 +38,21 @@ def upgrade() -> None:
             op.f("ck_orders_review_reason"),
             "review_reason IS NULL OR review_reason IN ('currency_mismatch', 'amount_mismatch')",
         )
+    # What the code now decides, for the orders made before it. An order with a Checkout
+    # Session keeps true: every session made before this revision allowed codes, and the
+    # column says what the session allows. An order with no session yet (its creation
+    # failed) gets one when its client retries with the Idempotency-Key, built from this
+    # column: if it carries a fee it must refuse codes like every new order, since Stripe
+    # fixes application_fee_amount when the session is created, before any discount.
+    op.execute(
+        orders.update().values(
+            allow_promotion_codes=sa.or_(
+                orders.c.application_fee_amount.is_(None),
+                orders.c.application_fee_amount == 0,
+                orders.c.provider_session_id.is_not(None),
+            )
+        )
+    )
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.alter_column("allow_promotion_codes", server_default=None)
 

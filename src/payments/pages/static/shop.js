@@ -342,7 +342,10 @@ const OUTCOMES = {
     message: (order) =>
       order?.amount_paid === 0
         ? `${notFulfilled(order)} You have not been charged.`
-        : `${notFulfilled(order)} Your payment${amountOf(order, "amount_refunded")} has been ` +
+        : // No amount when none is counted in the order's currency (a payment made in
+          // another currency is given back in that one): never "of $0.00".
+          `${notFulfilled(order)} Your payment` +
+          `${order?.amount_refunded ? amountOf(order, "amount_refunded") : ""} has been ` +
           "refunded; it can take 5\u201310 business days to show on your statement.",
   },
   unknown: {
