@@ -176,5 +176,6 @@ async def test_readyz_and_webhooks_declare_what_they_answer(shop: Shop) -> None:
             }
         ]
         body = operation["requestBody"]["content"]["application/json"]["schema"]
-        assert body["required"] == ["id", "type", "data"]
+        assert body["required"] == ["id", "type", "livemode", "data"]
+        assert body["properties"]["livemode"]["type"] == "boolean"
         assert declared_codes(operation)["400"] == {"invalid_webhook"}
