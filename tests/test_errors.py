@@ -62,10 +62,10 @@ async def test_wrong_method_is_405_with_allow(shop: Shop) -> None:
     response = await shop.client.delete("/products")
 
     assert response.status_code == 405
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, HEAD"
     assert response.json()["error"] == {
         "code": "method_not_allowed",
-        "message": "DELETE /products is not allowed; use GET",
+        "message": "DELETE /products is not allowed; use GET, HEAD",
     }
 
 

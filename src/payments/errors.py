@@ -23,6 +23,8 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from payments.head import allowed_methods
+
 log = structlog.get_logger(__name__)
 
 
@@ -280,8 +282,9 @@ def _from_http_exception(request: Request, exc: HTTPException) -> PaymentsError:
     if exc.status_code == 404:
         return NotFound(f"no such route: {where}")
     if exc.status_code == 405:
-        allowed = (exc.headers or {}).get("Allow", "")
-        return MethodNotAllowed(f"{where} is not allowed; use {allowed}", headers=exc.headers)
+        allowed = allowed_methods((exc.headers or {}).get("Allow", ""))
+        headers = {**(exc.headers or {}), "Allow": allowed}
+        return MethodNotAllowed(f"{where} is not allowed; use {allowed}", headers=headers)
     error = PaymentsError(str(exc.detail), headers=exc.headers)
     error.status_code = exc.status_code
     error.code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
