@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from payments.inputs import VISIBLE_TEXT, WHOLE_NUMBER, Pattern
 from payments.models import ChargeType
+from payments.timestamps import Timestamp
 
 Currency = Annotated[
     str,
@@ -45,7 +45,7 @@ class SellerOut(BaseModel):
     stripe_account_id: str
     charge_type: ChargeType
     fee_bps: int
-    created_at: datetime
+    created_at: Timestamp
 
 
 class ProductIn(BaseModel):
@@ -74,4 +74,4 @@ class ProductOut(BaseModel):
     currency: str
     stock: int | None
     seller_id: uuid.UUID | None
-    created_at: datetime
+    created_at: Timestamp
