@@ -7,15 +7,16 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from payments.currencies import CURRENCY_CODE
 from payments.inputs import VISIBLE_TEXT, WHOLE_NUMBER, Pattern
 from payments.models import ChargeType
 from payments.timestamps import Timestamp
 
 Currency = Annotated[
     str,
-    Pattern(r"[A-Za-z]{3}", "a three-letter ISO 4217 currency code, such as usd"),
+    CURRENCY_CODE,
     AfterValidator(str.lower),
-    Field(description="ISO 4217 code, e.g. usd", examples=["usd"]),
+    Field(description="ISO 4217 code of a currency, lower or upper case", examples=["usd"]),
 ]
 # Taken as sent (no stripping), so that the schema can say exactly what is accepted.
 Name = Annotated[str, Field(max_length=200), VISIBLE_TEXT]
