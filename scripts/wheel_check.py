@@ -13,6 +13,7 @@ nothing of the source tree is importable:
    the demo catalog, the storefront and its assets are served, and a checkout
    starts on the sandbox's hosted page.
 
+Before installing, the wheel must carry the MIT LICENSE and its SPDX expression.
 Any failure prints what went wrong and the service's log, and exits 1. The
 database, the processes and the temporary directory are removed either way.
 """
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,12 +84,29 @@ def install_wheel(work: Path) -> Path:
     wheels = list(dist.glob("payments-*.whl"))
     if len(wheels) != 1:
         raise CheckFailed(f"expected one payments wheel in {dist}, found {wheels}")
+    check_license_ships(wheels[0])
     shutil.rmtree(source)
     step(f"installing {wheels[0].name} into a fresh virtualenv")
     run([sys.executable, "-m", "venv", str(venv)], cwd=work)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
     run([*pip, "-c", str(ROOT / "constraints.txt"), str(wheels[0])], cwd=work)
     return venv
+
+
+def check_license_ships(wheel: Path) -> None:
+    """The MIT license text and its SPDX expression travel with every install (PEP 639)."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        fields = archive.read(metadata).decode().split("\n\n", 1)[0].splitlines()
+        licenses = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+        text = archive.read(licenses[0]).decode() if licenses else ""
+    expect("License-Expression: MIT" in fields, "the wheel's metadata says License-Expression: MIT")
+    expect("License-File: LICENSE" in fields, "the wheel's metadata names its License-File")
+    expect(
+        (ROOT / "LICENSE").read_text() == text and text.startswith("MIT License"),
+        "the wheel carries LICENSE (the MIT text) in its .dist-info/licenses",
+    )
 
 
 def check_on_postgres(venv: Path, work: Path) -> None:

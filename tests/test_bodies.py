@@ -111,8 +111,23 @@ async def test_body_not_sent_as_json_is_415(shop: Shop, db, path, headers) -> No
         (b'{\n  "items": x\n}', "the body is not valid JSON: Expecting value at line 2, column 12"),
         (b'{"items": "\xe9"}', "the body is not UTF-8 text (byte 11)"),
         (b"[" * 20_000 + b"]" * 20_000, "the body is nested too deeply"),
+        (b'{"items": ' + b"9" * 4301 + b"}", "the body has a number with more than 4300 digits"),
+        (b'{"items": [], "x": NaN}', "the body is not valid JSON: NaN is not a JSON number"),
+        (b'{"items": Infinity}', "the body is not valid JSON: Infinity is not a JSON number"),
+        (b'{"items": -Infinity}', "the body is not valid JSON: -Infinity is not a JSON number"),
+        (b'{"items": 1e400}', "the body has a number too large to use: 1e400"),
     ],
-    ids=["syntax", "second line", "latin-1", "nested"],
+    ids=[
+        "syntax",
+        "second line",
+        "latin-1",
+        "nested",
+        "huge integer",
+        "NaN",
+        "inf",
+        "-inf",
+        "1e400",
+    ],
 )
 @pytest.mark.parametrize("path", JSON_ENDPOINTS)
 async def test_body_that_is_not_json_is_400_in_words(shop: Shop, db, path, body, message) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -60,10 +62,10 @@ async def test_wrong_method_is_405_with_allow(shop: Shop) -> None:
     response = await shop.client.delete("/products")
 
     assert response.status_code == 405
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, HEAD"
     assert response.json()["error"] == {
         "code": "method_not_allowed",
-        "message": "DELETE /products is not allowed; use GET",
+        "message": "DELETE /products is not allowed; use GET, HEAD",
     }
 
 
@@ -132,7 +134,7 @@ async def test_body_errors_name_each_field(shop: Shop) -> None:
     assert response.status_code == 422
     assert response.json()["error"]["message"] == (
         "items[0].product_id: must be a UUID, such as 3fa85f64-5717-4562-b3fc-2c963f66afa6; "
-        "items[0].quantity: Input should be greater than or equal to 1; "
+        "items[0].quantity: must be 1 or more; "
         "coupon: is not a field of this request"
     )
 
@@ -176,5 +178,151 @@ async def test_readyz_and_webhooks_declare_what_they_answer(shop: Shop) -> None:
             }
         ]
         body = operation["requestBody"]["content"]["application/json"]["schema"]
-        assert body["required"] == ["id", "type", "data"]
+        assert body["required"] == ["id", "type", "livemode", "data"]
+        assert body["properties"]["livemode"]["type"] == "boolean"
         assert declared_codes(operation)["400"] == {"invalid_webhook"}
+
+
+# pydantic's phrasing, regexes and internals: none of it may reach a client.
+PYDANTIC_WORDING = re.compile(
+    r"Input should|should have|unable to parse|Value error|after validation|"
+    r"valid (string|integer|list|dictionary|UUID|boolean)|[\^$\\]\[|\\d|\\s"
+)
+HOSTILE = [
+    None,
+    True,
+    "x",
+    "\ud800",
+    "x\x00",
+    "",
+    " ",
+    "a" * 300,
+    1.5,
+    -1,
+    0,
+    10**12,
+    [],
+    [1],
+    {},
+    {"k": 1},
+]
+VALID_CART = {"items": [{"product_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "quantity": 1}]}
+BODIES = {
+    "/checkout/sessions": {**VALID_CART, "customer_email": "a@example.com"},
+    "/admin/sellers": {
+        "name": "Seller",
+        "stripe_account_id": "acct_1",
+        "charge_type": "direct",
+        "fee_bps": 100,
+    },
+    "/admin/products": {"name": "Ticket", "unit_amount": 100, "currency": "usd", "stock": 1},
+}
+ITEM = VALID_CART["items"][0]
+
+
+def hostile_bodies(path: str) -> list[object]:
+    """Every field of the route's body (and of a cart item) replaced by each hostile value,
+    unknown keys that do not print, and bodies that are not objects."""
+    valid = BODIES[path]
+    bodies: list[object] = [value for value in HOSTILE if not isinstance(value, dict)]
+    bodies += [{**valid, field: value} for field in valid for value in HOSTILE]
+    bodies += [{**valid, key: 1} for key in ("\x00", "\ud800", "\u202e", "k" * 300)]
+    if path == "/checkout/sessions":
+        bodies += [{"items": [{**ITEM, field: value}]} for field in ITEM for value in HOSTILE]
+        bodies += [{"items": [value]} for value in HOSTILE]
+        bodies += [{"items": [ITEM] * 101}]
+    return bodies
+
+
+def hostile_requests() -> list[tuple[str, str, dict]]:
+    """(method, url, httpx keyword arguments) for every input of every route."""
+    requests = [
+        ("POST", path, {"content": json.dumps(body).encode()})
+        for path in BODIES
+        for body in hostile_bodies(path)
+    ]
+    for value in ["", "x", "\x7f", "cs_" + "x" * 300, "é", "\ud800"]:
+        encoded = quote(value, safe="", errors="surrogatepass")
+        requests.append(("GET", f"/checkout/verify?session_id={encoded}", {}))
+        requests.append(("GET", f"/orders/{encoded}", {}))
+        requests.append(("GET", f"/admin/products/{encoded}", {}))
+    for name, value in [
+        ("status", "x"),
+        ("flagged", "maybe"),
+        ("limit", "x"),
+        ("limit", "0"),
+        ("limit", "501"),
+        ("limit", "1.5"),
+    ]:
+        requests.append(("GET", "/admin/orders", {"params": {name: value}}))
+    for key in [b"", b"a b", b"\xff", b"k" * 300]:
+        requests.append(
+            (
+                "POST",
+                "/checkout/sessions",
+                {"content": json.dumps(VALID_CART).encode(), "headers": {"Idempotency-Key": key}},
+            )
+        )
+    return requests
+
+
+async def test_every_message_a_client_can_cause_is_in_the_services_words(
+    shop: Shop, capsys
+) -> None:
+    """Each input of each route, sent what pydantic refuses, answers a 4xx in plain words:
+    no pydantic phrasing, no pattern, nothing that does not print; no type left unmapped."""
+    problems = []
+    for method, url, kwargs in hostile_requests():
+        headers = {**shop.admin, "Content-Type": "application/json", **kwargs.pop("headers", {})}
+        response = await shop.client.request(method, url, headers=headers, **kwargs)
+        if response.status_code >= 500:
+            problems.append((method, url, kwargs, response.status_code))
+        if response.status_code < 400:
+            continue  # the value was fine for this field
+        message = response.json()["error"]["message"]
+        if PYDANTIC_WORDING.search(message) or not message.isprintable():
+            problems.append((method, url, kwargs, message))
+
+    assert problems == []
+    assert "validation.unmapped_error" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("field", ["product_id", "quantity"])
+async def test_lone_surrogate_in_a_cart_item_is_named_in_words(shop: Shop, field) -> None:
+    """`"\\ud800"` where a UUID or number is due says what is wrong, not pydantic's parse error."""
+    item = {**ITEM, field: "\ud800"}
+
+    response = await shop.client.post(
+        "/checkout/sessions",
+        content=json.dumps({"items": [item]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 422
+    expected = {
+        "product_id": "must be text without unpaired surrogates (\\ud800 to \\udfff)",
+        "quantity": "must be a whole number",
+    }[field]
+    assert response.json()["error"]["message"] == f"items[0].{field}: {expected}"
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ("/%00", "/%00"),
+        ("/a%07b", "/a%07b"),
+        ("/%1B%5B31m", "/%1B%5B31m"),
+        ("/%FF", "/%EF%BF%BD"),
+        ("/caf%C3%A9", "/caf%C3%A9"),
+        ("/" + "x" * 300, "/" + "x" * 99 + "..."),
+    ],
+    ids=["NUL", "bell", "escape", "not UTF-8", "non-ASCII", "long"],
+)
+async def test_unknown_route_shows_its_path_percent_encoded_and_short(
+    shop: Shop, path, shown
+) -> None:
+    """A 404 never echoes control characters: the path is shown as a URL would write it."""
+    response = await shop.client.get(path)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == f"no such route: GET {shown}"

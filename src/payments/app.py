@@ -20,6 +20,7 @@ from payments.config import SANDBOX_ADMIN_KEY, Settings, get_settings
 from payments.db import Database, create_engine
 from payments.docs import router as docs_router
 from payments.errors import install_error_handlers
+from payments.head import HeadAsGetMiddleware
 from payments.logging import RequestIdMiddleware, configure_logging
 from payments.migrate import upgrade
 from payments.orders.routes import admin as orders_admin_router
@@ -58,10 +59,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # `/products/` is a 404 instead.
         redirect_slashes=False,
     )
-    # The last added runs first: the request id wraps everything, even a 500.
+    # The last added runs first: HEAD becomes GET before anything else sees it, and the
+    # request id wraps everything, even a 500.
     app.add_middleware(BodyLimitMiddleware)
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)
     for router in (
         docs_router,
         pages_router,

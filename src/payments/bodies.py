@@ -10,7 +10,6 @@ FastAPI parses it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -18,6 +17,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from payments import strict_json
 from payments.config import Settings
 from payments.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, error_response
 
@@ -106,7 +106,9 @@ async def check_json_body(request: Request) -> None:
     """Raise unless the body is sent as JSON and is JSON (an empty body is left to validation).
 
     Parsing once here costs a few microseconds for bodies this small, and lets the
-    error say what is wrong in words instead of FastAPI's generic 400.
+    error say what is wrong in words instead of FastAPI's generic 400. What is not
+    JSON by RFC 8259 (`NaN`, `Infinity`) or cannot be read (an integer of thousands
+    of digits) is refused here too, so it never reaches validation.
     """
     if not _is_json(request.headers.get("content-type", "")):
         raise UnsupportedMediaType("send the body as JSON, with Content-Type: application/json")
@@ -114,15 +116,9 @@ async def check_json_body(request: Request) -> None:
     if not body:
         return
     try:
-        json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InvalidJson(f"the body is not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidJson(
-            f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        ) from None
-    except RecursionError:
-        raise InvalidJson("the body is nested too deeply") from None
+        strict_json.loads(body)
+    except strict_json.NotJson as exc:
+        raise InvalidJson(f"the body {exc}") from None
 
 
 def _is_json(content_type: str) -> bool:

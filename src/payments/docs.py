@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 
 from payments.deps import SettingsDep
-from payments.errors import NotFound
+from payments.errors import NotFound, shown_path
 
 router = APIRouter(include_in_schema=False)
 
@@ -79,7 +79,7 @@ async def asset(name: str, request: Request, settings: SettingsDep) -> Response:
     _require_docs(settings)
     media_type = _MEDIA_TYPES.get(name)
     if media_type is None:
-        raise NotFound(f"no docs asset {name[:100]}")
+        raise NotFound(f"no docs asset {shown_path(name)}")
     body, etag = _asset(name)
     headers = {"Cache-Control": "no-cache", "ETag": etag, "X-Content-Type-Options": "nosniff"}
     if request.headers.get("if-none-match") == etag:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from fastapi import FastAPI, Request
@@ -21,6 +22,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from payments.head import allowed_methods
 
 log = structlog.get_logger(__name__)
 
@@ -275,46 +278,98 @@ class _InternalErrors:
 
 def _from_http_exception(request: Request, exc: HTTPException) -> PaymentsError:
     """The framework's own errors (routing, mostly) as ours."""
-    where = f"{request.method} {request.url.path[:200]}"
+    where = f"{request.method} {shown_path(request.url.path)}"
     if exc.status_code == 404:
         return NotFound(f"no such route: {where}")
     if exc.status_code == 405:
-        allowed = (exc.headers or {}).get("Allow", "")
-        return MethodNotAllowed(f"{where} is not allowed; use {allowed}", headers=exc.headers)
+        allowed = allowed_methods((exc.headers or {}).get("Allow", ""))
+        headers = {**(exc.headers or {}), "Allow": allowed}
+        return MethodNotAllowed(f"{where} is not allowed; use {allowed}", headers=headers)
     error = PaymentsError(str(exc.detail), headers=exc.headers)
     error.status_code = exc.status_code
     error.code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
     return error
 
 
-# pydantic's wording where it is unclear to someone who only sees the API.
+# Everything in a URL path that is safe to show as it is; the rest is percent-encoded.
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
+
+
+def shown_path(path: str, limit: int = 100) -> str:
+    """A path a client sent, fit to quote in a message: percent-encoded as in a URL (so a
+    NUL, a newline or a lone surrogate shows as `%00`, `%0A`, `%ED%A0%80`), and cut short."""
+    encoded = quote(path, safe=_PATH_SAFE, errors="surrogatepass")
+    return encoded if len(encoded) <= limit else encoded[:limit] + "..."
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """Other text a client sent (a JSON key), fit to quote in a message: characters that do
+    not print (controls, lone surrogates) as `\\uXXXX`, and cut short."""
+    escaped = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text[:limit])
+    return escaped if len(text) <= limit else escaped + "..."
+
+
+# pydantic's messages in the service's words, for every error type a client can cause
+# (tests/test_errors.py sends each route what causes them). `{...}` is filled from the
+# error's context, e.g. the bound that was crossed.
 _PLAIN_MESSAGES = {
     "missing": "is required",
     "extra_forbidden": "is not a field of this request",
     "model_attributes_type": "must be a JSON object",
+    "model_type": "must be a JSON object",
     "dict_type": "must be a JSON object",
+    "list_type": "must be a JSON array",
+    "string_type": "must be a string",
+    "string_unicode": "must be text without unpaired surrogates (\\ud800 to \\udfff)",
+    "string_too_short": "must be {min_length} characters or more",
+    "string_too_long": "must be {max_length} characters or fewer",
+    "string_pattern_mismatch": "has the wrong format",
+    "too_short": "must have {min_length} or more items",
+    "too_long": "must have {max_length} or fewer items",
     "uuid_parsing": "must be a UUID, such as 3fa85f64-5717-4562-b3fc-2c963f66afa6",
     "uuid_type": "must be a UUID, such as 3fa85f64-5717-4562-b3fc-2c963f66afa6",
     "int_type": "must be a whole number",
     "int_parsing": "must be a whole number",
     "int_from_float": "must be a whole number",
-    "string_pattern_mismatch": "has the wrong format",
+    "greater_than_equal": "must be {ge} or more",
+    "greater_than": "must be more than {gt}",
+    "less_than_equal": "must be {le} or less",
+    "less_than": "must be less than {lt}",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "enum": "must be {expected}",
+    "literal_error": "must be {expected}",
+    "value_error": "is not a valid {name}: {reason}",  # email-validator's reason, in words
 }
+# Our own types (payments.inputs) already speak plainly.
+_OWN_MESSAGES = frozenset({"plain_text", "blank_text", "text_pattern", "currency"})
 _LOCATIONS = {"query": "query parameter ", "header": "header ", "path": "path parameter "}
 
 
 def _describe(error: Any) -> str:
     """`items[0].quantity: must be a whole number`, from one pydantic error."""
     kind, *parts = error["loc"]
-    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts)
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{shown(part)}" for part in parts)
     if kind == "body":
         where = path.removeprefix(".") or "the body"
     else:
         where = _LOCATIONS.get(str(kind), f"{kind} ") + path.removeprefix(".")
     if error["type"] == "missing" and where == "the body":
         return "a JSON body is required"
-    message = _PLAIN_MESSAGES.get(error["type"], str(error["msg"]).removeprefix("Value error, "))
-    return f"{where}: {message}"
+    return f"{where}: {_message(error)}"
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    template = _PLAIN_MESSAGES.get(kind)
+    if template is not None:
+        try:
+            return template.format(**error.get("ctx", {}))
+        except (KeyError, IndexError):
+            pass  # a context this template does not know: pydantic's own message
+    elif kind not in _OWN_MESSAGES:
+        log.warning("validation.unmapped_error", type=kind)  # add it to _PLAIN_MESSAGES
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:

@@ -6,6 +6,7 @@ Never log a payload, a secret or card data: log ids and outcomes.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import uuid
 from typing import Literal
@@ -38,8 +39,20 @@ def configure_logging(fmt: Literal["json", "console"] | None = None, level: str 
     )
 
 
+# What a caller's X-Request-ID may be: the characters of UUIDs, `req_...` ids, W3C trace
+# ids and base64url, and nothing that needs escaping where the id goes (a response
+# header, a JSON or console log line, an HTML page, a terminal): no space, quote, angle
+# bracket, backslash, `=` or `;`, and no byte outside ASCII. Checked on the raw bytes.
+_CALLER_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+
+
 class RequestIdMiddleware:
-    """Bind a request id (the caller's `X-Request-ID`, or a new one) to every log line."""
+    """Bind a request id (the caller's `X-Request-ID`, or a new one) to every log line.
+
+    A caller's id is kept only if it is 1-64 of the characters above; anything else
+    (spaces, markup, non-ASCII bytes) gets a fresh id, so what is echoed and logged
+    is always exactly the bytes it was given, or ours.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -48,8 +61,8 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        given = dict(scope["headers"]).get(b"x-request-id", b"")
+        request_id = given.decode("ascii") if _CALLER_ID.fullmatch(given) else uuid.uuid4().hex
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

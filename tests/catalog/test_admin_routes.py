@@ -118,6 +118,47 @@ async def test_invalid_product_is_422(shop: Shop, body) -> None:
     assert response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    "currency",
+    ["qqq", "xxx", "XTS", "xau", "xdr", "usn", "Usd", "us"],
+    ids=["made up", "no currency", "testing", "gold", "SDR", "fund", "mixed case", "short"],
+)
+async def test_a_currency_iso_4217_does_not_list_as_money_is_refused(
+    shop: Shop, db, currency
+) -> None:
+    """Only codes of real currencies (ISO 4217, with a minor unit) price a product."""
+    response = await shop.client.post(
+        "/admin/products",
+        json={"name": "x", "unit_amount": 100, "currency": currency},
+        headers=shop.admin,
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"] == {
+        "code": "invalid_request",
+        "message": "currency: must be the ISO 4217 code of a currency, in lower or upper case,"
+        " such as usd",
+    }
+    assert await db.fetchval("SELECT count(*) FROM products") == 0
+
+
+@pytest.mark.parametrize("currency", ["usd", "EUR", "jpy", "XOF", "chf"])
+async def test_real_currencies_are_taken_in_lower_case(shop: Shop, currency) -> None:
+    """Any currency in ISO 4217's table, zero-decimal and X-coded ones included, is stored lower."""
+    product = await shop.product(currency=currency)
+
+    assert product["currency"] == currency.lower()
+
+
+async def test_the_schema_lists_the_currencies_accepted(shop: Shop) -> None:
+    """The OpenAPI schema's enum is exactly what the route takes, so clients can check first."""
+    schema = (await shop.client.get("/openapi.json")).json()["components"]["schemas"]
+
+    accepted = schema["ProductIn"]["properties"]["currency"]["enum"]
+    assert {"usd", "USD", "eur", "jpy"} <= set(accepted)
+    assert not {"xxx", "XXX", "xts", "xau", "usn", "Usd"} & set(accepted)
+
+
 async def test_unknown_product_is_404(shop: Shop) -> None:
     response = await shop.client.get(f"/admin/products/{uuid.uuid4()}", headers=shop.admin)
 

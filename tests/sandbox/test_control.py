@@ -212,3 +212,28 @@ async def test_deliveries_endpoint_lists_attempts_as_json(delivering, control, c
     assert (attempt["attempt"], attempt["status"], attempt["error"]) == (1, 200, None)
     assert attempt["delivered"] is True
     assert isinstance(attempt["timestamp"], float)
+
+
+DEEP_JSON = b"[" * 1000 + b"]" * 1000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [DEEP_JSON, b'{"outcome": ' + DEEP_JSON + b"}", b'{"outcome": NaN}', b"{"],
+    ids=["deep array", "deep value", "NaN", "malformed"],
+)
+@pytest.mark.parametrize("path", ["/_sandbox/chaos", "/_sandbox/sessions/{id}/complete"])
+async def test_control_bodies_that_are_not_json_objects_are_400_in_stripes_envelope(
+    fake, control, client, path, body
+):
+    """Nested a thousand levels deep, NaN or malformed: 400 invalid_request_error, as JSON."""
+    session = await _open_session(client)
+
+    response = await control.post(
+        path.format(id=session.id), content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert response.json()["error"]["message"].startswith("The request body must be JSON")
+    assert fake.get_session(session.id)["status"] == "open"

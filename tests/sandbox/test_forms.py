@@ -2,9 +2,11 @@
 
 from urllib.parse import urlencode
 
+import pytest
 from stripe._encode import _api_encode
 
-from payments.sandbox.forms import parse_form
+from payments.sandbox.errors import ApiError
+from payments.sandbox.forms import MAX_DEPTH, parse_form
 
 
 def _encoded_by_sdk(params: dict) -> str:
@@ -56,3 +58,24 @@ def test_malformed_and_conflicting_keys_do_not_fail_the_request():
     """An unbalanced key stays literal and the later of two conflicting keys wins."""
     assert parse_form("a[b=1") == {"a[b": "1"}
     assert parse_form("a=1&a[b]=2") == {"a": {"b": "2"}}
+
+
+def test_a_key_nested_deeper_than_any_stripe_parameter_is_a_400():
+    """`metadata[a][a]...` a thousand levels deep is Stripe's invalid_request_error, not a crash."""
+    with pytest.raises(ApiError) as refused:
+        parse_form("metadata" + "[a]" * 1000 + "=1")
+
+    assert refused.value.status == 400
+    assert refused.value.error_type == "invalid_request_error"
+    assert refused.value.param == "metadata"
+    assert f"nested more than {MAX_DEPTH} levels deep" in refused.value.message
+
+
+def test_keys_up_to_the_depth_limit_decode():
+    """The limit is far above what the SDK sends; a key exactly that deep still decodes."""
+    decoded = parse_form("m" + "[a]" * (MAX_DEPTH - 1) + "=1")
+
+    node = decoded["m"]
+    for _ in range(MAX_DEPTH - 2):
+        node = node["a"]
+    assert node == {"a": "1"}

@@ -288,3 +288,40 @@ async def test_serve_in_thread_can_take_a_fixed_port(fake):
 
     assert url == f"http://127.0.0.1:{port}"
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("where", ["body", "query"])
+async def test_params_nested_a_thousand_levels_deep_are_a_400_in_stripes_envelope(
+    fake, base_url, where
+):
+    """`metadata[a][a]...=1` in a form body or query string is invalid_request_error, recorded."""
+    deep = "metadata" + "[a]" * 1000 + "=1"
+    async with httpx.AsyncClient(base_url=base_url) as raw:
+        response = await raw.post(
+            "/v1/checkout/sessions" + (f"?{deep}" if where == "query" else ""),
+            headers={
+                "Authorization": "Bearer sk_test_x",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+            content=deep if where == "body" else "mode=payment",
+        )
+
+    assert response.status_code == 400
+    assert response.headers["request-id"].startswith("req_")
+    error = response.json()["error"]
+    assert (error["type"], error["param"]) == ("invalid_request_error", "metadata")
+    assert (fake.requests[0].status, fake.requests[0].form) == (400, {})
+
+
+async def test_a_method_no_route_takes_is_stripes_unrecognized_url(base_url):
+    """PUT, or GET on a POST-only control, answers Stripe's JSON 404, not plain text."""
+    async with httpx.AsyncClient(base_url=base_url) as raw:
+        put = await raw.put("/v1/checkout/sessions", headers={"Authorization": "Bearer sk_test_x"})
+        get = await raw.get("/_sandbox/chaos", headers={"Authorization": "Bearer sk_test_x"})
+
+    assert (put.status_code, get.status_code) == (404, 404)
+    assert put.json()["error"] == {
+        "type": "invalid_request_error",
+        "message": "Unrecognized request URL (PUT: /v1/checkout/sessions).",
+    }
+    assert get.json()["error"]["type"] == "invalid_request_error"

@@ -363,3 +363,44 @@ async def test_event_ids_that_are_not_stripe_ids_are_refused(shop: Shop, db, fie
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_webhook"
     assert await db.fetchval("SELECT count(*) FROM webhook_events") == 0
+
+
+@pytest.mark.parametrize(
+    "number",
+    [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"9" * 4301],
+    ids=["NaN", "inf", "-inf", "1e400", "huge integer"],
+)
+@pytest.mark.parametrize("path", ["/webhooks/stripe", "/webhooks/stripe/connect"])
+async def test_signed_body_with_a_number_json_has_not_is_refused(
+    shop: Shop, db, path, number
+) -> None:
+    """NaN, Infinity or an unreadably long number in a signed body is a 400, never a 500."""
+    from payments.sandbox.stripe_server import sign_payload
+
+    event = shop.fake.make_event("customer.created", {"id": "cus_1", "object": "customer"})
+    payload = json.dumps(event).encode().replace(b'"cus_1"', number, 1)
+    secret = CONNECT_SECRET if path.endswith("/connect") else WEBHOOK_SECRET
+    headers = {"Stripe-Signature": sign_payload(payload, secret, int(time.time()))}
+
+    response = await shop.client.post(path, content=payload, headers=headers)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_webhook"
+    assert await db.fetchval("SELECT count(*) FROM webhook_events") == 0
+
+
+@pytest.mark.parametrize("livemode", ["true", "false", 1, 0, None, "absent"])
+async def test_event_whose_livemode_is_not_a_boolean_is_refused(shop: Shop, db, livemode) -> None:
+    """`"livemode": "true"` (or 1, null, nothing) is not a Stripe event: 400, no order paid."""
+    product, checkout, event = await paid_platform_order(shop)
+    tampered = {key: value for key, value in event.items() if key != "livemode"}
+    if livemode != "absent":
+        tampered["livemode"] = livemode
+
+    response = await shop.deliver(tampered)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_webhook"
+    assert await db.fetchval("SELECT count(*) FROM webhook_events") == 0
+    assert (await shop.order(checkout["order_id"]))["status"] == "pending"
+    assert await shop.stock(product) == 5

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from payments.currencies import CURRENCY_CODE
 from payments.inputs import VISIBLE_TEXT, WHOLE_NUMBER, Pattern
 from payments.models import ChargeType
+from payments.timestamps import Timestamp
 
 Currency = Annotated[
     str,
-    Pattern(r"[A-Za-z]{3}", "a three-letter ISO 4217 currency code, such as usd"),
+    CURRENCY_CODE,
     AfterValidator(str.lower),
-    Field(description="ISO 4217 code, e.g. usd", examples=["usd"]),
+    Field(description="ISO 4217 code of a currency, lower or upper case", examples=["usd"]),
 ]
 # Taken as sent (no stripping), so that the schema can say exactly what is accepted.
 Name = Annotated[str, Field(max_length=200), VISIBLE_TEXT]
@@ -45,7 +46,7 @@ class SellerOut(BaseModel):
     stripe_account_id: str
     charge_type: ChargeType
     fee_bps: int
-    created_at: datetime
+    created_at: Timestamp
 
 
 class ProductIn(BaseModel):
@@ -74,4 +75,4 @@ class ProductOut(BaseModel):
     currency: str
     stock: int | None
     seller_id: uuid.UUID | None
-    created_at: datetime
+    created_at: Timestamp

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from payments.models import Order, OrderStatus, Refund
+from payments.timestamps import Timestamp
 
 # Refunds in these states gave nothing back (Stripe's names); every other one counts.
 _UNREFUNDED = frozenset({"failed", "canceled"})
@@ -78,7 +78,7 @@ class RefundOut(BaseModel):
     currency: str
     reason: str
     status: str
-    created_at: datetime
+    created_at: Timestamp
 
 
 class OrderItemOut(BaseModel):
@@ -102,9 +102,9 @@ class AdminOrder(OrderAmounts):
     provider_payment_id: str | None
     cancel_reason: str | None
     review_reason: str | None  # set when a payment the order's rules refuse arrived: look
-    created_at: datetime
-    updated_at: datetime
-    paid_at: datetime | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    paid_at: Timestamp | None
     refunds: list[RefundOut]
 
 

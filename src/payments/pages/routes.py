@@ -16,7 +16,7 @@ from importlib.resources import files
 from fastapi import APIRouter, Request, Response
 
 from payments.deps import SettingsDep
-from payments.errors import NotFound
+from payments.errors import NotFound, shown_path
 
 router = APIRouter(include_in_schema=False)
 
@@ -108,7 +108,7 @@ async def static_file(name: str, request: Request) -> Response:
     """The pages' script, stylesheet and icon; only the files listed in `_ASSETS` exist."""
     asset = _ASSETS.get(name)
     if asset is None:
-        raise NotFound(f"no static file {name}")
+        raise NotFound(f"no static file {shown_path(name)}")
     headers = {
         # Names are not content-hashed, so revalidate every time (cheap: 304 by ETag).
         "Cache-Control": "no-cache",

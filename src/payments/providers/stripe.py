@@ -7,13 +7,13 @@ rules about what counts as paid live here, not in the domain.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import stripe
 
+from payments import strict_json
 from payments.providers.base import (
     CheckoutRequest,
     CreatedCheckout,
@@ -342,10 +342,14 @@ def _verify_signature(body: bytes, header: str | None, secrets: list[str], toler
 
 
 def _parse_event_body(body: bytes) -> dict[str, Any]:
+    """The event's envelope, or InvalidEvent (400) for anything Stripe never sends.
+
+    `livemode` must be a JSON boolean: a string `"true"` read as false would let a
+    live event pass as a test one (and the reverse)."""
     try:
-        event = json.loads(body)
-    except (ValueError, RecursionError):
-        raise InvalidEvent("body is not JSON") from None
+        event = strict_json.loads(body)
+    except strict_json.NotJson as exc:
+        raise InvalidEvent(f"body {exc}") from None
     if not isinstance(event, dict):
         raise InvalidEvent("body is not a JSON object")
     data = event.get("data")
@@ -358,6 +362,8 @@ def _parse_event_body(body: bytes) -> dict[str, Any]:
     account = event.get("account")
     if account is not None and _stripe_id(account, _MAX_ACCOUNT) is None:
         raise InvalidEvent("event account is not an account id")
+    if not isinstance(event.get("livemode"), bool):
+        raise InvalidEvent("event livemode is not true or false")
     return event
 
 
@@ -402,12 +408,15 @@ def _id_schema(max_length: int) -> dict[str, Any]:
 EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "A Stripe event, exactly as Stripe sent it (signed in Stripe-Signature).",
-    "required": ["id", "type", "data"],
+    "required": ["id", "type", "livemode", "data"],
     "properties": {
         "id": _id_schema(_MAX_ID),
         "type": _id_schema(_MAX_TYPE),
         "account": {"anyOf": [_id_schema(_MAX_ACCOUNT), {"type": "null"}]},
-        "livemode": {"description": "true for live events; must match the key's mode"},
+        "livemode": {
+            "type": "boolean",
+            "description": "true for live events; must match the key's mode",
+        },
         "data": {
             "type": "object",
             "required": ["object"],

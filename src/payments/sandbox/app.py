@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -53,7 +54,36 @@ def create_app(
     """
     api = _Api(store, keys, faults, requests, public_url)
     catch_all = Route("/{path:path}", api.handle, methods=["GET", "POST", "DELETE"])
-    return Starlette(routes=[*pages, catch_all])
+    return Starlette(
+        routes=[*pages, catch_all],
+        # Whatever a handler lets escape still answers in Stripe's envelope, never
+        # Starlette's plain text, so that the SDK raises its usual error classes.
+        exception_handlers={HTTPException: _http_error, Exception: _crash},
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """The router's own errors (a method a page does not take) as Stripe answers them: an
+    unrecognized URL."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 400
+    error = (
+        unrecognized_url(request.method, request.url.path)
+        if status in (404, 405)
+        else ApiError(status, "invalid_request_error", str(getattr(exc, "detail", exc)))
+    )
+    return JSONResponse(error.envelope(), status_code=error.status)
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    """A bug in the sandbox: Stripe's envelope for its own failures (the SDK's APIError)."""
+    log.error(
+        "sandbox.stripe.crashed",
+        method=request.method,
+        path=request.url.path,
+        error=type(exc).__name__,
+    )
+    error = ApiError(500, "api_error", "The Stripe sandbox failed to handle the request.")
+    return JSONResponse(error.envelope(), status_code=error.status)
 
 
 class _Api:
@@ -74,11 +104,16 @@ class _Api:
     async def handle(self, request: Request) -> Response:
         headers = {name.lower(): value for name, value in request.headers.items()}
         body = (await request.body()).decode("utf-8", errors="replace")
+        malformed: ApiError | None = None
+        try:
+            query, form = parse_form(request.url.query), parse_form(body)
+        except ApiError as error:  # recorded with no params, answered after auth like Stripe
+            query, form, malformed = {}, {}, error
         entry = RecordedRequest(
             method=request.method,
             path=request.url.path,
-            query=parse_form(request.url.query),
-            form=parse_form(body),
+            query=query,
+            form=form,
             headers=headers,
             account=headers.get("stripe-account"),
             idempotency_key=headers.get("idempotency-key"),
@@ -86,7 +121,7 @@ class _Api:
         self.requests.start(entry)
         rid = request_id()
         try:
-            status, payload, extra = await self._answer(request, entry, rid)
+            status, payload, extra = await self._answer(request, entry, rid, malformed)
         except ApiError as error:
             status, payload, extra = error.status, error.envelope(), error.headers
         except Exception:
@@ -99,12 +134,16 @@ class _Api:
             response_headers["Idempotency-Key"] = entry.idempotency_key
         return JSONResponse(payload, status_code=status, headers=response_headers)
 
-    async def _answer(self, request: Request, entry: RecordedRequest, rid: str) -> Answer:
+    async def _answer(
+        self, request: Request, entry: RecordedRequest, rid: str, malformed: ApiError | None
+    ) -> Answer:
         failure = self.faults.take_failure(entry.path)
         if failure is not None:
             raise failure
         delay = self.faults.take_delay(entry.path)
         check_api_key(entry.headers.get("authorization", ""), livemode=self.store.livemode)
+        if malformed is not None:
+            raise malformed
         found = routes.match(entry.method, entry.path)
         if found is None:
             raise unrecognized_url(entry.method, entry.path)

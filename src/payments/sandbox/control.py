@@ -9,7 +9,6 @@ envelope so one client-side error path handles both these and /v1.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from payments import strict_json
 from payments.sandbox.api_keys import check_api_key
 from payments.sandbox.buyer import (
     SCRIPTED_OUTCOMES,
@@ -118,11 +118,13 @@ class Control:
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object; anything else (malformed, NaN, nested a thousand levels
+    deep) is a 400 in Stripe's envelope, never a crash."""
     raw = await request.body()
     try:
-        body = json.loads(raw) if raw else {}
-    except ValueError:
-        raise invalid_request("The request body must be JSON.") from None
+        body = strict_json.loads(raw) if raw else {}
+    except strict_json.NotJson as exc:
+        raise invalid_request(f"The request body must be JSON: the body {exc}.") from None
     if not isinstance(body, dict):
         raise invalid_request("The request body must be a JSON object.")
     return body

@@ -2,6 +2,8 @@
 
 `a[b][c]=v` becomes nested dicts and `x[0][y]=v` / `x[]=v` become lists, so
 handlers read request params the way the SDK's Python dicts looked before encoding.
+A key nested deeper than any Stripe parameter is refused as Stripe refuses a
+malformed request (400 `invalid_request_error`), before anything recurses into it.
 """
 
 from __future__ import annotations
@@ -10,12 +12,20 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+from payments.sandbox.errors import invalid_request
+
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
+# Stripe's deepest parameters are a handful of levels (line_items[0][price_data][
+# product_data][metadata][key]); this leaves room and keeps every walk shallow.
+MAX_DEPTH = 32
 
 
 def parse_form(encoded: str) -> dict[str, Any]:
-    """Decode an urlencoded body or query string into nested dicts and lists."""
+    """Decode an urlencoded body or query string into nested dicts and lists.
+
+    Raises ApiError (400) for a key nested more than MAX_DEPTH levels.
+    """
     return parse_pairs(parse_qsl(encoded, keep_blank_values=True))
 
 
@@ -28,6 +38,12 @@ def parse_pairs(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for key, value in pairs:
         path = _split_key(key)
+        if len(path) > MAX_DEPTH:
+            raise invalid_request(
+                f"Invalid request: the parameter {key[:60]!r}... is nested more than "
+                f"{MAX_DEPTH} levels deep.",
+                param=path[0][:60],
+            )
         node = root
         for segment in path[:-1]:
             name = _resolve(node, segment)
