@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run demo migrate test lint fmt
+.PHONY: install run demo migrate test lint fmt mutation
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -34,3 +34,18 @@ lint: install
 fmt: install
 	$(BIN)/ruff format src tests migrations
 	$(BIN)/ruff check --fix src tests migrations
+
+# Mutation testing of the money-critical code ([tool.mutmut] in pyproject.toml): slow, so
+# not part of `make test` or CI. MUTANTS narrows it (e.g. MUTANTS='payments.outbox.*');
+# MUTATION_JOBS sets how many mutants run at once (default: every core).
+MUTATION_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+MUTANTS ?=
+
+mutation: $(VENV)/.mutation-installed  ## mutate, run the suite against each mutant, print the score
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS)
+	$(BIN)/mutmut results --all true | $(BIN)/python tests/support/mutation_score.py
+
+$(VENV)/.mutation-installed: $(VENV)/.installed
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,mutation]'
+	touch $@
