@@ -57,14 +57,15 @@ async def test_unlimited_stock_product(shop: Shop) -> None:
     checkout = await shop.checkout(product, quantity=1000)
     shop.fake.complete_session(checkout["session_id"], outcome="paid")
 
-    await shop.verify(checkout["session_id"])
+    verified = await shop.verify(checkout["session_id"])
 
+    assert verified.json()["paid"] is True
     assert await shop.stock(product) is None
     assert (await shop.order(checkout["order_id"]))["status"] == "paid"
 
 
-async def test_duplicate_seller_account_is_a_conflict(shop: Shop) -> None:
-    """One seller per connected account."""
+async def test_duplicate_seller_account_is_a_conflict(shop: Shop, db) -> None:
+    """One seller per connected account: a second one is a 409 conflict and is not stored."""
     seller = await shop.seller()
     response = await shop.client.post(
         "/admin/sellers",
@@ -78,6 +79,8 @@ async def test_duplicate_seller_account_is_a_conflict(shop: Shop) -> None:
     )
 
     assert response.status_code == 409
+    assert response.json()["error"]["code"] == "conflict"
+    assert await db.fetchval("SELECT count(*) FROM sellers") == 1
 
 
 @pytest.mark.parametrize(
@@ -117,6 +120,9 @@ async def test_invalid_product_is_422(shop: Shop, body) -> None:
 
 
 async def test_unknown_product_is_404(shop: Shop) -> None:
+    """An id that is not in the catalog is a 404 not_found, even with other products there."""
+    await shop.product()
     response = await shop.client.get(f"/admin/products/{uuid.uuid4()}", headers=shop.admin)
 
     assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
