@@ -92,6 +92,24 @@ async def test_verify_of_an_async_payment_still_settling_says_processing(shop: S
     assert await shop.stock(product) == 2
 
 
+async def test_verify_that_finds_the_last_unit_gone_says_refund_pending(shop: Shop) -> None:
+    """Verify confirms a payment whose unit another buyer took: it answers the refund, not paid."""
+    product = await shop.product(stock=1)
+    first, second = await shop.checkout(product), await shop.checkout(product)
+    for checkout in (first, second):
+        shop.fake.complete_session(checkout["session_id"], outcome="paid")
+    assert (await shop.verify(first["session_id"])).json()["paid"] is True
+
+    response = await shop.verify(second["session_id"])
+
+    assert response.json() == {
+        "order_id": second["order_id"],
+        "status": "refund_pending",
+        "paid": False,
+    }
+    assert await shop.stock(product) == 0
+
+
 async def test_verify_of_a_direct_charge_asks_the_connected_account(shop: Shop) -> None:
     """Direct-charge sessions live on the seller's account, so verify retrieves them there."""
     seller = await shop.seller("direct")

@@ -212,6 +212,26 @@ async def test_signed_event_with_unusable_values_is_recorded_not_applied(
     assert await shop.stock(product) == 5
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"amount_total": "2500"}, {"amount_total": 2500.0}, {"payment_intent": 12345}],
+    ids=["amount-as-text", "amount-as-float", "payment-intent-as-number"],
+)
+async def test_signed_event_with_values_of_the_wrong_type_is_answered_2xx(
+    shop: Shop, db, change
+) -> None:
+    """Wrong JSON types in a signed session never cause a 5xx: the event is recorded once."""
+    _product, _checkout, event = await paid_platform_order(shop)
+    session = {**event["data"]["object"], **change}
+    odd = shop.fake.make_event("checkout.session.completed", session)
+
+    response = await shop.deliver(odd)
+
+    assert response.status_code == 200
+    recorded = "SELECT count(*) FROM webhook_events WHERE event_id=$1"
+    assert await db.fetchval(recorded, odd["id"]) == 1
+
+
 async def test_livemode_mismatch_is_recorded_and_ignored(shop: Shop, db) -> None:
     """A live event reaching a test-mode service changes nothing."""
     _product, checkout, event = await paid_platform_order(shop)
