@@ -77,6 +77,37 @@ async def test_destination_charge_session_lives_on_the_platform(shop: Shop) -> N
     assert shop.fake.account_of(answer["session_id"]) is None
 
 
+async def test_buyer_email_and_cancel_page_are_sent_to_stripe(shop: Shop) -> None:
+    """Stripe prefills the buyer's email and sends a buyer who gives up back to the shop."""
+    product = await shop.product()
+
+    response = await shop.client.post(
+        "/checkout/sessions",
+        json={
+            "items": [{"product_id": product["id"], "quantity": 1}],
+            "customer_email": "buyer@example.com",
+        },
+    )
+
+    assert response.status_code == 201
+    [create] = session_creates(shop)
+    assert create.form["customer_email"] == "buyer@example.com"
+    assert create.form["cancel_url"].startswith("http://shop.test/")
+    assert (await shop.order(response.json()["order_id"]))["customer_email"] == "buyer@example.com"
+
+
+async def test_seller_without_a_fee_pays_none(shop: Shop) -> None:
+    """fee_bps 0: the session carries no application fee, not even one cent."""
+    seller = await shop.seller("destination", fee_bps=0)
+    product = await shop.product(unit_amount=10000, seller=seller)
+
+    answer = await shop.checkout(product)
+
+    [create] = session_creates(shop)
+    assert "application_fee_amount" not in create.form["payment_intent_data"]
+    assert not (await shop.order(answer["order_id"]))["application_fee_amount"]
+
+
 async def test_items_of_two_sellers_are_refused(shop: Shop, db) -> None:
     """One order, one seller: mixing sellers is a clear 422 and creates nothing."""
     first = await shop.product(seller=await shop.seller("direct"))
