@@ -161,3 +161,25 @@ def test_backoff_doubles_from_two_seconds_with_jitter_up_to_an_hour() -> None:
         assert all(0.8 * base <= d <= 1.2 * base for d in delays), (attempts, min(delays))
         assert max(delays) > 1.1 * base  # the jitter spreads retries out
         assert min(delays) < 0.9 * base
+
+
+async def test_a_message_the_worker_cannot_handle_waits_without_blocking_refunds(
+    shop: Shop, db
+) -> None:
+    """A kind this version does not know (a newer replica wrote it) is retried later, recorded."""
+    _winner, later = await oversold(shop, buyers=2)
+    await db.execute(
+        "INSERT INTO outbox (kind, order_id, payload, idempotency_key, attempts, next_attempt_at) "
+        "VALUES ('from_the_future', $1, '{}', 'future:1', 0, now() - interval '1 minute')",
+        later["order_id"],
+    )
+
+    assert await shop.drain_outbox() == 2
+
+    assert (await shop.order(later["order_id"]))["status"] == "refunded"
+    row = await db.fetchrow(
+        "SELECT done_at, last_error, next_attempt_at > now() AS later FROM outbox "
+        "WHERE kind = 'from_the_future'"
+    )
+    assert (row["done_at"], row["later"]) == (None, True)
+    assert "KeyError" in row["last_error"]
