@@ -231,6 +231,22 @@ async def test_retry_with_the_same_key_returns_the_same_order(shop: Shop, db) ->
     assert len(session_creates(shop)) == 1
 
 
+async def test_retry_with_the_same_key_after_a_sell_out_returns_the_same_order(
+    shop: Shop, db
+) -> None:
+    """The first request made the order; its retry answers it, even with the stock gone since."""
+    product = await shop.product(stock=1)
+    first = await shop.checkout(product, **{"Idempotency-Key": "cart-50"})
+    rival = await shop.checkout(product)
+    shop.fake.complete_session(rival["session_id"], outcome="paid")
+    assert (await shop.verify(rival["session_id"])).json()["paid"] is True
+
+    retried = await shop.checkout(product, **{"Idempotency-Key": "cart-50"})
+
+    assert retried == first
+    assert await db.fetchval("SELECT count(*) FROM orders") == 2
+
+
 async def test_same_key_with_another_body_is_refused(shop: Shop, db) -> None:
     """Reusing a key for a different cart is an error, not a silent replay."""
     product = await shop.product()
@@ -368,6 +384,7 @@ async def test_order_total_above_what_stripe_takes_is_refused(shop: Shop, db) ->
 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "amount_too_large"
+    assert response.json()["error"]["message"]
     assert await db.fetchval("SELECT count(*) FROM orders") == 0
     assert session_creates(shop) == []
 
