@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST = 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run demo migrate test lint fmt wheel-check
+.PHONY: install run demo migrate test lint fmt wheel-check mutation
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -41,3 +41,18 @@ lint: install
 fmt: install
 	$(BIN)/ruff format src tests scripts
 	$(BIN)/ruff check --fix src tests scripts
+
+# Mutation testing of the money-critical code ([tool.mutmut] in pyproject.toml): slow, so
+# not part of `make test` or CI. MUTANTS narrows it (e.g. MUTANTS='payments.outbox.*');
+# MUTATION_JOBS sets how many mutants run at once (default: every core).
+MUTATION_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+MUTANTS ?=
+
+mutation: $(VENV)/.mutation-installed  ## mutate, run the suite against each mutant, print the score
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS)
+	$(BIN)/mutmut results --all true | $(BIN)/python tests/support/mutation_score.py
+
+$(VENV)/.mutation-installed: $(VENV)/.installed
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,mutation]'
+	touch $@

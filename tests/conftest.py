@@ -12,6 +12,7 @@ import inspect
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -194,6 +195,15 @@ class Shop:
         assert response.status_code == 201, response.text
         return dict(response.json())
 
+    async def cart(self, *lines: tuple[dict[str, Any], int]) -> dict[str, Any]:
+        """Check out several products at once: `cart((product, quantity), ...)`."""
+        response = await self.client.post(
+            "/checkout/sessions",
+            json={"items": [{"product_id": p["id"], "quantity": q} for p, q in lines]},
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
     async def deliver(self, event: dict[str, Any], **sign: Any) -> httpx.Response:
         """POST a signed event where Stripe would: Connect events to the Connect endpoint."""
         body, headers = self.fake.signed(event, **sign)
@@ -217,6 +227,31 @@ class Shop:
     async def drain_outbox(self) -> int:
         attempted: int = await self.app.state.outbox.drain()
         return attempted
+
+    async def bystander(self) -> Bystander:
+        """Another product and another buyer's open order for it, there to be left alone.
+
+        A query that forgot its `id = ...` condition changes them; `state_of` shows it.
+        """
+        product = await self.product(unit_amount=1200, stock=BYSTANDER_STOCK)
+        checkout = await self.checkout(product, quantity=2)
+        return Bystander(product, checkout["order_id"], checkout["session_id"])
+
+    async def state_of(self, bystander: Bystander) -> tuple[str, int | None]:
+        """The bystander's order status and product stock; `UNTOUCHED` while left alone."""
+        order = await self.order(bystander.order_id)
+        return order["status"], await self.stock(bystander.product)
+
+
+BYSTANDER_STOCK = 7
+UNTOUCHED = ("pending", BYSTANDER_STOCK)
+
+
+@dataclass(frozen=True)
+class Bystander:
+    product: dict[str, Any]
+    order_id: str
+    session_id: str
 
 
 @pytest.fixture

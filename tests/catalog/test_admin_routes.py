@@ -58,14 +58,15 @@ async def test_unlimited_stock_product(shop: Shop) -> None:
     checkout = await shop.checkout(product, quantity=1000)
     shop.fake.complete_session(checkout["session_id"], outcome="paid")
 
-    await shop.verify(checkout["session_id"])
+    verified = await shop.verify(checkout["session_id"])
 
+    assert verified.json()["paid"] is True
     assert await shop.stock(product) is None
     assert (await shop.order(checkout["order_id"]))["status"] == "paid"
 
 
-async def test_duplicate_seller_account_is_a_conflict(shop: Shop) -> None:
-    """One seller per connected account."""
+async def test_duplicate_seller_account_is_a_conflict(shop: Shop, db) -> None:
+    """One seller per connected account: a second one is a 409 conflict and is not stored."""
     seller = await shop.seller()
     response = await shop.client.post(
         "/admin/sellers",
@@ -80,6 +81,7 @@ async def test_duplicate_seller_account_is_a_conflict(shop: Shop) -> None:
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "seller_exists"
+    assert await db.fetchval("SELECT count(*) FROM sellers") == 1
 
 
 @pytest.mark.parametrize(
@@ -160,9 +162,12 @@ async def test_the_schema_lists_the_currencies_accepted(shop: Shop) -> None:
 
 
 async def test_unknown_product_is_404(shop: Shop) -> None:
+    """An id that is not in the catalog is a 404 not_found, even with other products there."""
+    await shop.product()
     response = await shop.client.get(f"/admin/products/{uuid.uuid4()}", headers=shop.admin)
 
     assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
 async def test_unknown_seller_of_a_product_is_named(shop: Shop, db) -> None:

@@ -79,6 +79,37 @@ async def test_destination_charge_session_lives_on_the_platform(shop: Shop) -> N
     assert shop.fake.account_of(answer["session_id"]) is None
 
 
+async def test_buyer_email_and_cancel_page_are_sent_to_stripe(shop: Shop) -> None:
+    """Stripe prefills the buyer's email and sends a buyer who gives up back to the shop."""
+    product = await shop.product()
+
+    response = await shop.client.post(
+        "/checkout/sessions",
+        json={
+            "items": [{"product_id": product["id"], "quantity": 1}],
+            "customer_email": "buyer@example.com",
+        },
+    )
+
+    assert response.status_code == 201
+    [create] = session_creates(shop)
+    assert create.form["customer_email"] == "buyer@example.com"
+    assert create.form["cancel_url"].startswith("http://shop.test/")
+    assert (await shop.order(response.json()["order_id"]))["customer_email"] == "buyer@example.com"
+
+
+async def test_seller_without_a_fee_pays_none(shop: Shop) -> None:
+    """fee_bps 0: the session carries no application fee, not even one cent."""
+    seller = await shop.seller("destination", fee_bps=0)
+    product = await shop.product(unit_amount=10000, seller=seller)
+
+    answer = await shop.checkout(product)
+
+    [create] = session_creates(shop)
+    assert "application_fee_amount" not in create.form["payment_intent_data"]
+    assert not (await shop.order(answer["order_id"]))["application_fee_amount"]
+
+
 async def test_items_of_two_sellers_are_refused(shop: Shop, db) -> None:
     """One order, one seller: mixing sellers is a clear 422 and creates nothing."""
     first = await shop.product(seller=await shop.seller("direct"))
@@ -111,9 +142,10 @@ async def test_quantity_above_stock_is_refused(shop: Shop, db) -> None:
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "out_of_stock"
     assert await db.fetchval("SELECT count(*) FROM orders") == 0
+    assert session_creates(shop) == []
 
 
-async def test_repeated_product_lines_are_added_up_against_stock(shop: Shop) -> None:
+async def test_repeated_product_lines_are_added_up_against_stock(shop: Shop, db) -> None:
     """Two lines of one product count together against its stock."""
     product = await shop.product(stock=3)
 
@@ -128,6 +160,30 @@ async def test_repeated_product_lines_are_added_up_against_stock(shop: Shop) -> 
     )
 
     assert response.status_code == 409
+    assert response.json()["error"]["code"] == "out_of_stock"
+    assert await db.fetchval("SELECT count(*) FROM orders") == 0
+    assert session_creates(shop) == []
+
+
+async def test_items_in_two_currencies_are_refused(shop: Shop, db) -> None:
+    """One order, one currency: mixing them is a clear 422 and creates nothing."""
+    dollars = await shop.product(currency="usd")
+    euros = await shop.product(currency="eur")
+
+    response = await shop.client.post(
+        "/checkout/sessions",
+        json={
+            "items": [
+                {"product_id": dollars["id"], "quantity": 1},
+                {"product_id": euros["id"], "quantity": 1},
+            ]
+        },
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "mixed_currencies"
+    assert await db.fetchval("SELECT count(*) FROM orders") == 0
+    assert session_creates(shop) == []
 
 
 @pytest.mark.parametrize(
@@ -150,6 +206,7 @@ async def test_malformed_checkout_requests_get_a_clear_422(shop: Shop, db, body)
     assert response.json()["error"]["code"] == "invalid_request"
     assert response.json()["error"]["message"]
     assert await db.fetchval("SELECT count(*) FROM orders") == 0
+    assert session_creates(shop) == []
 
 
 async def test_unknown_product_is_refused(shop: Shop, db) -> None:
@@ -161,6 +218,7 @@ async def test_unknown_product_is_refused(shop: Shop, db) -> None:
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "unknown_product"
     assert await db.fetchval("SELECT count(*) FROM orders") == 0
+    assert session_creates(shop) == []
 
 
 async def test_retry_with_the_same_key_returns_the_same_order(shop: Shop, db) -> None:
@@ -173,6 +231,22 @@ async def test_retry_with_the_same_key_returns_the_same_order(shop: Shop, db) ->
     assert second == first
     assert await db.fetchval("SELECT count(*) FROM orders") == 1
     assert len(session_creates(shop)) == 1
+
+
+async def test_retry_with_the_same_key_after_a_sell_out_returns_the_same_order(
+    shop: Shop, db
+) -> None:
+    """The first request made the order; its retry answers it, even with the stock gone since."""
+    product = await shop.product(stock=1)
+    first = await shop.checkout(product, **{"Idempotency-Key": "cart-50"})
+    rival = await shop.checkout(product)
+    shop.fake.complete_session(rival["session_id"], outcome="paid")
+    assert (await shop.verify(rival["session_id"])).json()["paid"] is True
+
+    retried = await shop.checkout(product, **{"Idempotency-Key": "cart-50"})
+
+    assert retried == first
+    assert await db.fetchval("SELECT count(*) FROM orders") == 2
 
 
 async def test_same_key_with_another_body_is_refused(shop: Shop, db) -> None:
@@ -212,6 +286,33 @@ async def test_stripe_failure_answers_502_and_the_same_key_completes_the_order(
     assert await db.fetchval("SELECT count(*) FROM orders") == 1
     assert retried["order_id"] == str(await db.fetchval("SELECT id FROM orders"))
     assert len(session_creates(shop)) == 1
+
+
+@pytest.mark.parametrize("charge_type", ["direct", "destination"])
+async def test_retry_after_a_stripe_failure_keeps_the_connect_routing(
+    shop: Shop, charge_type: str
+) -> None:
+    """The order resumed with its key still pays its seller, with the platform's fee."""
+    seller = await shop.seller(charge_type, fee_bps=1000)
+    product = await shop.product(unit_amount=3000, seller=seller)
+    shop.fake.fail_next(1, status=500, path_prefix="/v1/checkout/sessions")
+    body = {"items": [{"product_id": product["id"], "quantity": 1}]}
+    failed = await shop.client.post(
+        "/checkout/sessions", json=body, headers={"Idempotency-Key": "cart-49"}
+    )
+    assert failed.status_code == 502
+
+    answer = await shop.checkout(product, **{"Idempotency-Key": "cart-49"})
+
+    [create] = session_creates(shop)
+    intent = create.form["payment_intent_data"]
+    assert intent["application_fee_amount"] == "300"
+    if charge_type == "direct":
+        assert create.account == seller["stripe_account_id"]
+        assert shop.fake.account_of(answer["session_id"]) == seller["stripe_account_id"]
+    else:
+        assert intent["transfer_data"]["destination"] == seller["stripe_account_id"]
+        assert shop.fake.account_of(answer["session_id"]) is None
 
 
 @pytest.mark.parametrize("settings_overrides", [{"stripe_timeout_seconds": 0.3}])
@@ -266,6 +367,8 @@ async def test_concurrent_requests_with_one_key_create_one_order(shop: Shop, db)
     )
 
     assert {r.status_code for r in responses} <= {201, 409}
+    busy = [r.json()["error"]["code"] for r in responses if r.status_code == 409]
+    assert set(busy) <= {"idempotency_key_in_use"}
     created = [r.json() for r in responses if r.status_code == 201]
     assert created
     assert all(c == created[0] for c in created)
@@ -274,8 +377,8 @@ async def test_concurrent_requests_with_one_key_create_one_order(shop: Shop, db)
 
 
 async def test_order_total_above_what_stripe_takes_is_refused(shop: Shop, db) -> None:
-    """Stripe takes at most 8 digits of minor units; a bigger cart is a clear 422."""
-    product = await shop.product(unit_amount=99_999_999, stock=None)
+    """Stripe takes at most 8 digits of minor units: 100,000,000 is a clear 422, nothing made."""
+    product = await shop.product(unit_amount=50_000_000, stock=None)
 
     response = await shop.client.post(
         "/checkout/sessions", json={"items": [{"product_id": product["id"], "quantity": 2}]}
@@ -283,7 +386,63 @@ async def test_order_total_above_what_stripe_takes_is_refused(shop: Shop, db) ->
 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "amount_too_large"
+    assert response.json()["error"]["message"]
     assert await db.fetchval("SELECT count(*) FROM orders") == 0
+    assert session_creates(shop) == []
+
+
+async def test_order_total_at_what_stripe_takes_is_accepted(shop: Shop) -> None:
+    """99,999,999 minor units, the most Stripe takes, is a valid order."""
+    product = await shop.product(unit_amount=99_999_999, stock=None)
+
+    answer = await shop.checkout(product)
+
+    order = await shop.order(answer["order_id"])
+    assert (order["status"], order["amount_total"]) == ("pending", 99_999_999)
+    assert shop.fake.get_session(answer["session_id"])["amount_total"] == 99_999_999
+
+
+@pytest.mark.parametrize(
+    ("unit_amount", "fee_bps", "fee"),
+    [
+        pytest.param(15_000, 1, 2, id="exact-half-rounds-up"),
+        pytest.param(14_999, 1, 1, id="just-below-half-rounds-down"),
+        pytest.param(1_005, 1_000, 101, id="ten-percent-of-10.05"),
+    ],
+)
+async def test_platform_fee_rounds_half_up(shop: Shop, unit_amount, fee_bps, fee) -> None:
+    """The fee is fee_bps of the amount, rounded half up, on the order and sent to Stripe."""
+    seller = await shop.seller("destination", fee_bps=fee_bps)
+    product = await shop.product(unit_amount=unit_amount, seller=seller)
+
+    answer = await shop.checkout(product)
+
+    assert (await shop.order(answer["order_id"]))["application_fee_amount"] == fee
+    [create] = session_creates(shop)
+    assert create.form["payment_intent_data"]["application_fee_amount"] == str(fee)
+
+
+async def test_each_order_gets_its_own_session_while_another_waits_for_one(shop: Shop, db) -> None:
+    """An order whose session failed keeps none; the next order's session is attached to it."""
+    product = await shop.product()
+    shop.fake.fail_next(1, status=500, path_prefix="/v1/checkout/sessions")
+    body = {"items": [{"product_id": product["id"], "quantity": 1}]}
+    waiting = await shop.client.post(
+        "/checkout/sessions", json=body, headers={"Idempotency-Key": "cart-48"}
+    )
+    assert waiting.status_code == 502
+
+    other = await shop.checkout(product, quantity=2)
+
+    assert shop.fake.get_session(other["session_id"])["metadata"]["order_id"] == other["order_id"]
+    assert (await shop.order(other["order_id"]))["provider_session_id"] == other["session_id"]
+    assert await db.fetchval("SELECT count(*) FROM orders WHERE provider_session_id IS NULL") == 1
+    resumed = await shop.checkout(product, **{"Idempotency-Key": "cart-48"})
+    assert resumed["session_id"] not in ("", other["session_id"])
+    assert (
+        shop.fake.get_session(resumed["session_id"])["metadata"]["order_id"]
+        == (resumed["order_id"])
+    )
 
 
 async def test_retry_while_the_first_request_is_at_stripe_gets_409(shop: Shop, db) -> None:

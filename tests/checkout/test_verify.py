@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import Shop
+from tests.conftest import UNTOUCHED, Shop
 
 
 async def test_verify_alone_confirms_a_paid_session(shop: Shop) -> None:
@@ -41,7 +41,8 @@ async def test_webhook_after_verify_is_a_no_op(shop: Shop) -> None:
     product = await shop.product(stock=2)
     checkout = await shop.checkout(product)
     shop.fake.complete_session(checkout["session_id"], outcome="paid")
-    await shop.verify(checkout["session_id"])
+    verified = await shop.verify(checkout["session_id"])
+    assert verified.json()["status"] == "paid"
 
     response = await shop.deliver(shop.fake.last_event("checkout.session.completed"))
 
@@ -58,6 +59,55 @@ async def test_verify_of_an_unpaid_session_keeps_the_order_pending(shop: Shop) -
 
     assert response.json() == {"order_id": checkout["order_id"], "status": "pending", "paid": False}
     assert await shop.stock(product) == 2
+
+
+async def test_verify_of_an_expired_session_closes_the_order(shop: Shop) -> None:
+    """Stripe says the session expired (its webhook never came): the order ends expired."""
+    product = await shop.product(stock=2)
+    checkout = await shop.checkout(product)
+    bystander = await shop.bystander()
+    shop.fake.expire_session(checkout["session_id"])
+
+    response = await shop.verify(checkout["session_id"])
+
+    assert response.json() == {"order_id": checkout["order_id"], "status": "expired", "paid": False}
+    assert (await shop.order(checkout["order_id"]))["status"] == "expired"
+    assert await shop.stock(product) == 2
+    assert await shop.state_of(bystander) == UNTOUCHED
+
+
+async def test_verify_of_an_async_payment_still_settling_says_processing(shop: Shop) -> None:
+    """Completed but unpaid (bank debit): verify moves the order to processing, takes no stock."""
+    product = await shop.product(stock=2)
+    checkout = await shop.checkout(product)
+    shop.fake.complete_session(checkout["session_id"], outcome="async")
+
+    response = await shop.verify(checkout["session_id"])
+
+    assert response.json() == {
+        "order_id": checkout["order_id"],
+        "status": "processing",
+        "paid": False,
+    }
+    assert await shop.stock(product) == 2
+
+
+async def test_verify_that_finds_the_last_unit_gone_says_refund_pending(shop: Shop) -> None:
+    """Verify confirms a payment whose unit another buyer took: it answers the refund, not paid."""
+    product = await shop.product(stock=1)
+    first, second = await shop.checkout(product), await shop.checkout(product)
+    for checkout in (first, second):
+        shop.fake.complete_session(checkout["session_id"], outcome="paid")
+    assert (await shop.verify(first["session_id"])).json()["paid"] is True
+
+    response = await shop.verify(second["session_id"])
+
+    assert response.json() == {
+        "order_id": second["order_id"],
+        "status": "refund_pending",
+        "paid": False,
+    }
+    assert await shop.stock(product) == 0
 
 
 async def test_verify_of_a_direct_charge_asks_the_connected_account(shop: Shop) -> None:
@@ -88,6 +138,8 @@ async def test_malformed_session_id_is_422(shop: Shop) -> None:
     response = await shop.verify("cs_test/../../x")
 
     assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert shop.fake.requests == []
 
 
 async def test_stripe_outage_during_verify_is_502_and_changes_nothing(shop: Shop) -> None:

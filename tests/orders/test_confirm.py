@@ -22,9 +22,12 @@ async def sold_twice(
     """Two buyers both paid for the last unit (webhooks delivered); returns both checkouts."""
     product = await shop.product(stock=1, seller=seller)
     first, second = await shop.checkout(product), await shop.checkout(product)
+    outcomes = []
     for checkout in (first, second):
         shop.fake.complete_session(checkout["session_id"], outcome=outcome)
-        await shop.deliver(shop.fake.last_event("checkout.session.completed"))
+        response = await shop.deliver(shop.fake.last_event("checkout.session.completed"))
+        outcomes.append(response.json()["outcome"])
+    assert outcomes == ["paid", "out_of_stock"]
     return first, second
 
 
@@ -174,10 +177,9 @@ async def test_events_out_of_order_never_move_the_order_backwards(shop: Shop) ->
     shop.fake.succeed_async(checkout["session_id"])
     succeeded = shop.fake.last_event("checkout.session.async_payment_succeeded")
 
-    await shop.deliver(succeeded)
-    await shop.deliver(completed)
-    await shop.deliver(succeeded)
+    deliveries = [await shop.deliver(e) for e in (succeeded, completed, succeeded)]
 
+    assert [d.json()["outcome"] for d in deliveries] == ["paid", "already_processed", "duplicate"]
     assert (await shop.order(checkout["order_id"]))["status"] == "paid"
     assert await shop.stock(product) == 4
 
@@ -190,8 +192,9 @@ async def test_failure_after_processing_is_final_against_a_late_completed(shop: 
     shop.fake.fail_async(checkout["session_id"])
 
     await shop.deliver(shop.fake.last_event("checkout.session.async_payment_failed"))
-    await shop.deliver(completed)
+    late = await shop.deliver(completed)
 
+    assert late.json()["outcome"] == "already_processed"
     assert (await shop.order(checkout["order_id"]))["status"] == "failed"
 
 
@@ -230,13 +233,21 @@ async def test_last_unit_sold_twice_refunds_the_later_order_exactly_once(shop: S
     shop.fake.complete_session(second["session_id"], outcome="paid")
     second_event = shop.fake.last_event("checkout.session.completed")
 
-    await shop.deliver(first_event)
+    assert (await shop.deliver(first_event)).json()["outcome"] == "paid"
     response = await shop.deliver(second_event)
     assert response.json()["outcome"] == "out_of_stock"
+    seen = []
     for _ in range(3):  # redeliveries and the buyer's verify must not add refunds
-        await shop.deliver(second_event)
-        await shop.verify(second["session_id"])
-        await shop.drain_outbox()
+        redelivered = await shop.deliver(second_event)
+        verified = await shop.verify(second["session_id"])
+        seen.append((redelivered.json()["outcome"], verified.json(), await shop.drain_outbox()))
+
+    answer = {"order_id": second["order_id"], "paid": False}
+    assert seen == [
+        ("duplicate", {**answer, "status": "refund_pending"}, 1),
+        ("duplicate", {**answer, "status": "refunded"}, 0),
+        ("duplicate", {**answer, "status": "refunded"}, 0),
+    ]
 
     assert (await shop.order(first["order_id"]))["status"] == "paid"
     later = await shop.order(second["order_id"])

@@ -111,9 +111,12 @@ async def test_public_order_is_documented_without_admin_fields(shop: Shop) -> No
 
 
 async def test_public_order_unknown_is_404(shop: Shop) -> None:
+    """An order id we do not have is a 404 not_found, even with other orders there."""
+    await shop.checkout(await shop.product())
     response = await shop.client.get(f"/orders/{uuid.uuid4()}")
 
     assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
 async def test_admin_lists_orders_by_status(shop: Shop) -> None:
@@ -121,7 +124,7 @@ async def test_admin_lists_orders_by_status(shop: Shop) -> None:
     product = await shop.product()
     paid, pending = await shop.checkout(product), await shop.checkout(product)
     shop.fake.complete_session(paid["session_id"], outcome="paid")
-    await shop.verify(paid["session_id"])
+    assert (await shop.verify(paid["session_id"])).json()["paid"] is True
 
     response = await shop.client.get("/admin/orders", params={"status": "paid"}, headers=shop.admin)
 
@@ -184,3 +187,13 @@ async def test_admin_lists_orders_flagged_for_review(shop: Shop) -> None:
     assert {o["id"] for o in not_flagged.json()["data"]} == {paid["order_id"], pending["order_id"]}
     detail = await shop.order(flagged["order_id"])
     assert (detail["status"], detail["review_reason"]) == ("refund_pending", "currency_mismatch")
+
+
+async def test_admin_list_is_newest_first_and_limited(shop: Shop) -> None:
+    """GET /admin/orders?limit=N answers the N newest orders, newest first."""
+    product = await shop.product()
+    created = [(await shop.checkout(product))["order_id"] for _ in range(4)]
+
+    response = await shop.client.get("/admin/orders", params={"limit": 3}, headers=shop.admin)
+
+    assert [o["id"] for o in response.json()["data"]] == created[:0:-1]

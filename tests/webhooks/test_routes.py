@@ -30,6 +30,7 @@ async def test_signed_completed_event_confirms_the_order(shop: Shop, db) -> None
     assert order["confirmed_via"] == "webhook"
     assert order["amount_paid"] == 2500
     assert order["provider_payment_id"].startswith("pi_")
+    assert order["paid_at"] is not None
     assert await shop.stock(product) == 4
     stored = await db.fetchrow(
         "SELECT outcome, endpoint FROM webhook_events WHERE event_id=$1", event["id"]
@@ -83,6 +84,60 @@ async def test_event_from_another_account_confirms_nothing(shop: Shop, db) -> No
     assert await db.fetchval("SELECT outcome FROM webhook_events") == "account_mismatch"
 
 
+async def test_connected_account_event_on_the_platform_endpoint_is_ignored(shop: Shop, db) -> None:
+    """The platform endpoint takes no event naming a connected account, even well signed."""
+    seller = await shop.seller("direct")
+    product = await shop.product(seller=seller, stock=3)
+    checkout = await shop.checkout(product)
+    shop.fake.complete_session(checkout["session_id"], outcome="paid")
+    event = shop.fake.last_event("checkout.session.completed")
+    body, headers = shop.fake.signed(event, secret=WEBHOOK_SECRET)
+
+    response = await shop.client.post("/webhooks/stripe", content=body, headers=headers)
+
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "unexpected_account"
+    assert (await shop.order(checkout["order_id"]))["status"] == "pending"
+    assert await shop.stock(product) == 3
+
+
+async def test_each_event_is_recorded_with_where_it_came_from(shop: Shop, db) -> None:
+    """The record names the endpoint, type, account, mode and outcome of each event."""
+    seller = await shop.seller("direct")
+    checkout = await shop.checkout(await shop.product(seller=seller))
+    shop.fake.complete_session(checkout["session_id"], outcome="paid")
+    connect_event = shop.fake.last_event("checkout.session.completed")
+    platform_event = shop.fake.make_event("customer.created", {"id": "cus_1"})
+
+    for event in (connect_event, platform_event):
+        assert (await shop.deliver(event)).status_code == 200
+
+    rows = await db.fetch(
+        "SELECT event_id, provider, endpoint, type, account, livemode, outcome "
+        "FROM webhook_events ORDER BY endpoint"
+    )
+    assert [dict(r) for r in rows] == [
+        {
+            "event_id": connect_event["id"],
+            "provider": "stripe",
+            "endpoint": "connect",
+            "type": "checkout.session.completed",
+            "account": seller["stripe_account_id"],
+            "livemode": False,
+            "outcome": "paid",
+        },
+        {
+            "event_id": platform_event["id"],
+            "provider": "stripe",
+            "endpoint": "platform",
+            "type": "customer.created",
+            "account": None,
+            "livemode": False,
+            "outcome": "unhandled_type",
+        },
+    ]
+
+
 async def test_platform_event_for_a_direct_charge_session_confirms_nothing(shop: Shop, db) -> None:
     """A direct-charge session only counts when its event comes from the seller's account."""
     seller = await shop.seller("direct")
@@ -111,6 +166,7 @@ async def test_connect_endpoint_refuses_the_platform_secret(shop: Shop, db) -> N
     response = await shop.client.post("/webhooks/stripe/connect", content=body, headers=headers)
 
     assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_webhook"
     assert await db.fetchval("SELECT count(*) FROM webhook_events") == 0
 
 
@@ -129,6 +185,7 @@ async def test_old_secret_still_accepted_while_rotating(shop: Shop) -> None:
 
     assert old.json()["outcome"] == "paid"
     assert new.status_code == 200
+    assert new.json()["outcome"] == "unhandled_type"
 
 
 @pytest.mark.parametrize(
@@ -153,6 +210,26 @@ async def test_signed_event_with_unusable_values_is_recorded_not_applied(
     assert response.json()["outcome"] == "unusable_event"
     assert (await shop.order(checkout["order_id"]))["status"] == "pending"
     assert await shop.stock(product) == 5
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"amount_total": "2500"}, {"amount_total": 2500.0}, {"payment_intent": 12345}],
+    ids=["amount-as-text", "amount-as-float", "payment-intent-as-number"],
+)
+async def test_signed_event_with_values_of_the_wrong_type_is_answered_2xx(
+    shop: Shop, db, change
+) -> None:
+    """Wrong JSON types in a signed session never cause a 5xx: the event is recorded once."""
+    _product, _checkout, event = await paid_platform_order(shop)
+    session = {**event["data"]["object"], **change}
+    odd = shop.fake.make_event("checkout.session.completed", session)
+
+    response = await shop.deliver(odd)
+
+    assert response.status_code == 200
+    recorded = "SELECT count(*) FROM webhook_events WHERE event_id=$1"
+    assert await db.fetchval(recorded, odd["id"]) == 1
 
 
 async def test_livemode_mismatch_is_recorded_and_ignored(shop: Shop, db) -> None:
@@ -252,6 +329,7 @@ async def test_wrong_secret_is_refused(shop: Shop, db) -> None:
     response = await shop.client.post("/webhooks/stripe", content=body, headers=headers)
 
     assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_webhook"
     assert await db.fetchval("SELECT count(*) FROM webhook_events") == 0
 
 
@@ -262,6 +340,7 @@ async def test_stale_signature_is_refused(shop: Shop, db) -> None:
     response = await shop.deliver(event, timestamp=int(time.time()) - 3600)
 
     assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_webhook"
     assert await db.fetchval("SELECT count(*) FROM webhook_events") == 0
 
 
@@ -289,6 +368,7 @@ async def test_signed_body_that_is_not_an_event_is_refused(shop: Shop, db, paylo
     response = await shop.client.post("/webhooks/stripe", content=payload, headers=headers)
 
     assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_webhook"
     assert await db.fetchval("SELECT count(*) FROM webhook_events") == 0
 
 
@@ -301,6 +381,7 @@ async def test_oversized_body_is_refused_with_413(shop: Shop, db) -> None:
     response = await shop.client.post("/webhooks/stripe", content=body, headers=headers)
 
     assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
     assert await db.fetchval("SELECT count(*) FROM webhook_events") == 0
 
 
@@ -317,6 +398,7 @@ async def test_oversized_streamed_body_without_length_is_refused(shop: Shop) -> 
     )
 
     assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
 
 
 @pytest.mark.parametrize("path", ["/webhooks/stripe", "/webhooks/stripe/connect"])
