@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db import OUTBOX_WRITTEN, Database, insert_for
+from payments.errors import DatabaseUnavailable
 from payments.models import Order, OrderStatus, OutboxMessage, Refund, Seller
 from payments.orders import repository
 from payments.providers.base import (
@@ -89,7 +90,11 @@ class OutboxWorker:
             self._wake.clear()  # before draining, so a wake during the drain is not lost
             try:
                 await self.drain()
-            except Exception:  # the database may be down: keep the loop alive
+            except DatabaseUnavailable:
+                # An outage, already logged by `Database` (`database.unavailable`): one
+                # line per poll, no traceback; the messages wait in the table.
+                log.warning("outbox.paused", retry_in_seconds=self._poll_seconds)
+            except Exception:  # a bug: its traceback is logged, and the loop stays alive
                 log.exception("outbox.drain_failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
@@ -138,6 +143,8 @@ class OutboxWorker:
             # Stripe refused: retrying the same call rarely helps, so an operator must look.
             log.error("outbox.rejected", message_id=message.id, kind=message.kind, error=str(exc))
             await self._retry_later(message, str(exc))
+        except DatabaseUnavailable:
+            raise  # an outage, not a bug: the claim's lease runs out and it is sent again
         except Exception as exc:
             log.exception("outbox.handler_failed", message_id=message.id, kind=message.kind)
             await self._retry_later(message, type(exc).__name__)
