@@ -14,6 +14,7 @@ import errno
 import os
 import socket
 import sys
+from typing import Literal
 
 from payments.config import Settings, SettingsError, load_settings
 from payments.migrate import (
@@ -133,40 +134,41 @@ def _unusable_addresses(settings: Settings, host: str, port: int) -> list[str]:
     """Which of our addresses cannot be listened on, and how to choose others."""
     problems = []
     if problem := _bind_problem(host, port):
-        if problem == "in use":
-            problems.append(
-                f"port {port} on {host} is already in use (another payments serve?); "
-                f"choose another with --port, e.g. --port {port + 1} (make run PORT={port + 1})"
+        kind, why = problem
+        advice = {
+            "in_use": f"another payments serve? choose another port with --port {port + 1} "
+            f"(make run PORT={port + 1})",
+            "host": "choose an address of this machine with --host 127.0.0.1 "
+            "(make run HOST=127.0.0.1)",
+            "port": "choose a port above 1023 with --port 8000 (make run PORT=8000)",
+        }.get(kind)
+        problems.append(
+            f"cannot listen on {host} port {port}: {why}" + (f"; {advice}" if advice else "")
+        )
+    sandbox_host, sandbox_port = settings.sandbox_host, settings.sandbox_port
+    if settings.sandbox and (problem := _bind_problem(sandbox_host, sandbox_port)):
+        kind, why = problem
+        if kind == "in_use":
+            advice = (
+                "another payments sandbox? a second one needs its own port (SANDBOX_PORT=0: any)"
             )
+            if settings.uses_sqlite:
+                advice += " and its own database, e.g. DATABASE_URL=sqlite+aiosqlite:///./second.db"
+        elif kind == "host":
+            advice = "set SANDBOX_HOST to an address of this machine, e.g. 127.0.0.1"
         else:
-            problems.append(
-                f"cannot listen on {host} port {port}: {problem}; choose an address of this "
-                "machine with --host, e.g. --host 127.0.0.1 (make run HOST=127.0.0.1)"
-            )
-    if settings.sandbox:
-        sandbox_host, sandbox_port = settings.sandbox_host, settings.sandbox_port
-        problem = _bind_problem(sandbox_host, sandbox_port)
-        if problem == "in use":
-            own_database = (
-                ", and its own database, e.g. DATABASE_URL=sqlite+aiosqlite:///./second.db"
-                if settings.uses_sqlite
-                else ""
-            )
-            problems.append(
-                f"the sandbox's port {sandbox_port} on {sandbox_host} is already in use "
-                "(another payments in sandbox mode?); a second sandbox needs its own port, "
-                f"SANDBOX_PORT=0 for any free one{own_database}"
-            )
-        elif problem:
-            problems.append(
-                f"the sandbox cannot listen on {sandbox_host} port {sandbox_port}: {problem}; "
-                "set SANDBOX_HOST to an address of this machine, e.g. 127.0.0.1"
-            )
+            advice = "set SANDBOX_PORT to another port (0: any free one)"
+        problems.append(
+            f"the sandbox cannot listen on {sandbox_host} port {sandbox_port}: {why}; {advice}"
+        )
     return problems
 
 
-def _bind_problem(host: str, port: int) -> str | None:
-    """Why the address cannot be listened on ("in use", or the system's words), or None.
+BindProblem = tuple[Literal["in_use", "host", "port", "other"], str]
+
+
+def _bind_problem(host: str, port: int) -> BindProblem | None:
+    """Why the address cannot be listened on, and which part of it is wrong; None if it can.
 
     Tried before start-up work runs; the options match uvicorn's. Port 0 (any free
     port) only has its host checked.
@@ -176,13 +178,20 @@ def _bind_problem(host: str, port: int) -> str | None:
             host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
     except socket.gaierror as exc:
-        return f"the host name does not resolve ({exc.strerror})"
+        return "host", f"the host name does not resolve ({exc.strerror})"
     with socket.socket(family, kind, proto) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(address)
         except OSError as exc:
-            return "in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+            why = exc.strerror or str(exc)
+            if exc.errno == errno.EADDRINUSE:
+                return "in_use", "already in use"
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return "host", why
+            if exc.errno == errno.EACCES:
+                return "port", why
+            return "other", why
     return None
 
 

@@ -115,7 +115,7 @@ async def close_orphaned_checkouts(database: Database) -> ClosedOrphans:
     """The sandbox keeps its sessions and payments in memory: after a restart, open
     orders point at sessions that no longer exist. A pending one can never be paid,
     so it expires; a processing one's bank debit will never settle, so it fails.
-    Both with `cancel_reason` sandbox_restarted (moves `orders/states.py` allows)."""
+    Both with `cancel_reason` sandbox_restarted; both moves are in `orders/states.py`."""
     now = func.now()
     async with database.transaction() as session:
         expired = await session.execute(
