@@ -238,6 +238,14 @@ def test_serve_refuses_a_database_an_upgrade_was_not_run_on(fresh, tmp_path) -> 
     assert "payments migrate" in line
 
 
+def test_seed_refuses_a_database_that_was_never_migrated(fresh, tmp_path) -> None:
+    """`payments seed` checks the schema like serve: one line, not a traceback from SQL."""
+    line = one_line_refusal(payments("seed", env=fresh.env, cwd=tmp_path))
+
+    assert "never been migrated" in line
+    assert "payments migrate" in line
+
+
 def test_serve_runs_on_a_database_a_newer_release_migrated(fresh, tmp_path) -> None:
     """A rollback: the database is ahead; the service starts and says so in its log."""
     asyncio.run(upgrade(fresh.url))

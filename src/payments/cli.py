@@ -17,6 +17,7 @@ import sys
 from typing import Literal
 
 from payments.config import Settings, SettingsError, load_settings
+from payments.logging import configure_logging
 from payments.migrate import (
     DatabaseUnreachable,
     Migrated,
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "seed":
         try:
             created = asyncio.run(_seed(settings))
-        except DatabaseUnreachable as exc:
+        except (DatabaseUnreachable, SchemaBehind) as exc:
             return _refuse(str(exc))
         print(f"payments: demo catalog ready ({created} products added)")
         return 0
@@ -108,6 +109,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         return _refuse("the sandbox runs in one worker; drop --workers")
     if problems := _unusable_addresses(settings, host, port):
         return _refuse(*problems)
+    configure_logging(settings.log_format, settings.log_level)  # for what the checks log
     if "public_url" not in settings.model_fields_set:
         # Success URLs and the sandbox's webhooks must reach this very server.
         os.environ["PUBLIC_URL"] = _local_url(host, port)
@@ -234,13 +236,17 @@ def _local_url(host: str, port: int) -> str:
 
 async def _seed(settings: Settings) -> int:
     from payments.db import Database, create_engine
+    from payments.errors import DatabaseUnavailable
     from payments.seed import seed_demo_catalog
 
     if settings.migrate_on_start:
         await upgrade(settings.database_url, connect_timeout=settings.db_connect_timeout_seconds)
     database = Database(create_engine(settings))
     try:
+        await check_schema(database)
         return await seed_demo_catalog(database)
+    except DatabaseUnavailable as exc:
+        raise DatabaseUnreachable(settings.database_url, exc.__cause__ or exc) from exc
     finally:
         await database.dispose()
 
