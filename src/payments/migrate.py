@@ -148,9 +148,10 @@ async def read_schema(connection: AsyncConnection) -> Schema:
 async def check_schema(database: Database) -> Schema:
     """Where the database stands; raises SchemaBehind if this release cannot run on it.
 
-    Two small catalog reads through the service's own engine (so its timeouts apply:
-    DatabaseUnavailable when the database cannot be reached). Behind or never
-    migrated is fatal: every route would answer 500 and the outbox fail each poll.
+    Alembic's own two small reads (is there a version table; its row), through the
+    service's engine so its timeouts apply (DatabaseUnavailable when the database
+    cannot be reached). Behind or never migrated is fatal: every route would answer
+    500 and the outbox fail each poll.
     Ahead is not (see README, "Running it"): the caller warns.
     """
     async with database.reading() as session:
