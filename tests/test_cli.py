@@ -111,6 +111,64 @@ def test_second_instance_names_the_sandbox_port_it_cannot_take(tmp_path) -> None
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert f"port {sandbox_port}" in result.stderr
     assert "SANDBOX_PORT=0" in result.stderr
+    # Following only the port advice would share ./payments.db: the line says both.
+    assert "DATABASE_URL=sqlite+aiosqlite:///./second.db" in result.stderr
+
+
+def test_second_sandbox_on_the_same_database_file_is_refused(tmp_path) -> None:
+    """A second sandbox on its own port but the first one's ./payments.db would expire the
+    first one's open orders on start: it refuses in one line, and the orders stay open."""
+    first_env = bare_env(SANDBOX_PORT=str(free_port()))
+    with running_service(first_env, cwd=tmp_path, log_path=tmp_path / "first.log") as base:
+        product = httpx.get(f"{base}/products", timeout=10).json()["data"][0]
+        checkout = httpx.post(
+            f"{base}/checkout/sessions",
+            json={"items": [{"product_id": product["id"], "quantity": 1}]},
+            timeout=10,
+        ).json()
+
+        result = serve(free_port(), bare_env(SANDBOX_PORT="0"), tmp_path)
+
+        order = httpx.get(f"{base}/orders/{checkout['order_id']}", timeout=10).json()
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"another payments sandbox is running on {tmp_path / 'payments.db'}" in result.stderr
+    assert "DATABASE_URL=sqlite+aiosqlite:///./second.db" in result.stderr
+    assert order["status"] == "pending"
+
+
+def test_port_out_of_range_is_one_line(tmp_path) -> None:
+    """`make run PORT=99999`: one line naming --port, not a traceback about PUBLIC_URL."""
+    result = serve(99999, bare_env(SANDBOX_PORT="0"), tmp_path)
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        "payments: --port must be a port number from 1 to 65535, not 99999"
+    )
+
+
+def test_unknown_host_is_refused_before_any_start_up_work(tmp_path) -> None:
+    """`make run HOST=nonexistent.invalid`: one line naming the host and --host, said before
+    the sandbox, the database or the demo catalog were set up."""
+    result = subprocess.run(
+        payments("serve", "--host", "nonexistent.invalid", "--port", str(free_port())),
+        env=bare_env(SANDBOX_PORT="0"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "cannot listen on nonexistent.invalid" in line
+    assert "--host" in line
+    assert list(tmp_path.iterdir()) == []  # no payments.db: nothing had started
 
 
 def test_taken_http_port_is_named_with_the_flag_that_chooses_it(tmp_path) -> None:

@@ -162,10 +162,16 @@ async def test_sqlite_write_lock_held_too_long_gives_a_503(tmp_path, stripe_url)
 
 
 async def test_a_statement_the_database_rejects_is_a_500(pg_server, stripe_url) -> None:
-    """A bug (here: a database never migrated) is a 500 to fix, not a 503 retried for days."""
-    name = f"payments_unmigrated_{uuid.uuid4().hex[:8]}"
+    """A bug (here: a table dropped by hand) is a 500 to fix, not a 503 retried for days."""
+    name = f"payments_broken_{uuid.uuid4().hex[:8]}"
     await create_database(pg_server, name)
     try:
+        await upgrade(pg_server.database_url(name))
+        broken = await asyncpg.connect(pg_server.database_url(name, driver=""))
+        try:
+            await broken.execute("DROP TABLE products CASCADE")
+        finally:
+            await broken.close()
         settings = make_settings(pg_server.database_url(name), stripe_url, **SHORT)
         async with serving(settings, raise_app_exceptions=False) as (client, _database):
             products = await client.get("/products")

@@ -23,6 +23,7 @@ ERROR_CODES_OF_CHECKOUT = {
         "mixed_currencies",
         "idempotency_key_reused",
         "amount_too_large",
+        "provider_rejected",
     },
     "500": {"internal_error"},
     "502": {"provider_error"},

@@ -171,11 +171,42 @@ def test_demo_command_runs_on_a_given_postgres_database(pg_server: PostgresServe
 
 async def test_sandbox_start_expires_orders_of_sessions_it_forgot(shop) -> None:
     """The sandbox keeps sessions in memory: after a restart their open orders are expired."""
-    from payments.sandbox_mode import expire_orphaned_checkouts
+    from payments.sandbox_mode import close_orphaned_checkouts
 
     checkout = await shop.checkout(await shop.product())
 
-    assert await expire_orphaned_checkouts(shop.app.state.database) == 1
+    closed = await close_orphaned_checkouts(shop.app.state.database)
 
+    assert (closed.expired, closed.failed) == (1, 0)
     order = await shop.order(checkout["order_id"])
     assert (order["status"], order["cancel_reason"]) == ("expired", "sandbox_restarted")
+
+
+def test_restarted_sandbox_fails_orders_whose_bank_debit_it_forgot(tmp_path: Path) -> None:
+    """A bank debit still settling lived in the sandbox's memory and never settles after a
+    restart: its processing order ends failed (sandbox_restarted), not processing for ever."""
+    env = bare_env(SANDBOX_PORT=str(free_port()), SANDBOX_ASYNC_SETTLE_SECONDS="3600")
+    with (
+        running_service(env, cwd=tmp_path, log_path=tmp_path / "first.log") as url,
+        httpx.Client(base_url=url, timeout=10) as http,
+    ):
+        product = http.get("/products").json()["data"][0]
+        checkout = http.post(
+            "/checkout/sessions",
+            json={"items": [{"product_id": product["id"], "quantity": 1}]},
+        ).json()
+        completed = httpx.post(
+            f"http://127.0.0.1:{env['SANDBOX_PORT']}/_sandbox/sessions/"
+            f"{checkout['session_id']}/complete",
+            json={"outcome": "async_succeed"},
+            headers={"Authorization": "Bearer sk_test_sandbox"},
+            timeout=10,
+        )
+        order_url = f"/orders/{checkout['order_id']}"
+        wait_for(lambda: http.get(order_url).json()["status"] == "processing")
+
+    with running_service(env, cwd=tmp_path, log_path=tmp_path / "second.log") as url:
+        order = httpx.get(f"{url}/orders/{checkout['order_id']}", timeout=10).json()
+
+    assert completed.status_code == 200, completed.text
+    assert (order["status"], order["cancel_reason"]) == ("failed", "sandbox_restarted")

@@ -19,16 +19,20 @@ from payments.checkout.routes import router as checkout_router
 from payments.config import SANDBOX_ADMIN_KEY, Settings, get_settings
 from payments.db import Database, create_engine
 from payments.docs import router as docs_router
-from payments.errors import install_error_handlers
+from payments.errors import DatabaseUnavailable, install_error_handlers
 from payments.head import HeadAsGetMiddleware
 from payments.logging import RequestIdMiddleware, configure_logging
-from payments.migrate import upgrade
+from payments.migrate import check_schema, script_directory, upgrade
 from payments.orders.routes import admin as orders_admin_router
 from payments.orders.routes import public as orders_router
 from payments.outbox import OutboxWorker
 from payments.pages import router as pages_router
 from payments.providers.stripe import StripeProvider
-from payments.sandbox_mode import expire_orphaned_checkouts, running_sandbox
+from payments.sandbox_mode import (
+    close_orphaned_checkouts,
+    holding_sandbox_database,
+    running_sandbox,
+)
 from payments.seed import seed_demo_catalog
 from payments.webhooks.routes import router as webhooks_router
 
@@ -84,16 +88,19 @@ async def _start(app: FastAPI, config: Settings, resources: contextlib.AsyncExit
     """Start everything the routes need and put it on `app.state`."""
     api_base = str(config.stripe_api_base) if config.stripe_api_base else None
     if config.sandbox:
+        # First: a second sandbox on the same SQLite file would close this one's orders.
+        resources.enter_context(holding_sandbox_database(config))
         sandbox = resources.enter_context(running_sandbox(config))
         api_base = sandbox.api_url
         app.state.sandbox = sandbox
         _announce_sandbox(config, sandbox.api_url)
-    if config.migrate_on_start:
-        await upgrade(config.database_url)
     database = Database(create_engine(config))
     resources.push_async_callback(database.dispose)
-    if config.sandbox and (expired := await expire_orphaned_checkouts(database)):
-        log.warning("sandbox.orphans_expired", orders=expired)
+    await _schema_ready(config, database)
+    if config.sandbox:
+        closed = await close_orphaned_checkouts(database)
+        if closed.expired or closed.failed:
+            log.warning("sandbox.orphans_closed", expired=closed.expired, failed=closed.failed)
     if config.seed_on_start:
         await seed_demo_catalog(database)
     provider = StripeProvider(
@@ -126,6 +133,42 @@ async def _start(app: FastAPI, config: Settings, resources: contextlib.AsyncExit
         livemode=config.livemode,
         database="sqlite" if config.uses_sqlite else "postgresql",
         outbox=config.outbox_enabled,
+    )
+
+
+async def _schema_ready(config: Settings, database: Database) -> None:
+    """Migrate (AUTO_MIGRATE) or check that the database is at this release's schema.
+
+    Behind or never migrated: start-up stops (SchemaBehind names `payments migrate`),
+    instead of a service that is ready and answers 500. Ahead (a newer release
+    migrated it, this is a rollback): a warning, because refusing would turn every
+    rollback, and every old replica restarting during a rolling deploy, into an outage.
+    Unreachable: the service starts and answers 503 until it can reach it.
+    """
+    if config.migrate_on_start:
+        migrated = await upgrade(
+            config.database_url, connect_timeout=config.db_connect_timeout_seconds
+        )
+        if migrated.ahead:
+            _warn_ahead(migrated.before)
+        elif migrated.before != migrated.after:
+            log.info("database.migrated", before=migrated.before, after=migrated.after)
+        return
+    try:
+        schema = await check_schema(database)
+    except DatabaseUnavailable:
+        log.warning("database.schema_unchecked", reason="the database is unavailable")
+        return
+    if schema.ahead:
+        _warn_ahead(schema.current)
+
+
+def _warn_ahead(current: tuple[str, ...]) -> None:
+    log.warning(
+        "database.schema_ahead",
+        message="a newer release migrated the database; running on it (a rollback?)",
+        current=current,
+        newest_known=script_directory().get_heads(),
     )
 
 

@@ -1,4 +1,10 @@
-"""The `payments` command: serve the API, migrate and seed the database, run the demo."""
+"""The `payments` command: serve the API, migrate and seed the database, run the demo.
+
+Everything that can stop `serve` from starting is checked before the server starts
+(settings, the addresses it listens on, the sandbox's database, the schema), and each
+problem is one line on stderr with a non-zero exit: never a traceback, and never after
+start-up work already ran.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,21 @@ import errno
 import os
 import socket
 import sys
+from typing import Literal
 
 from payments.config import Settings, SettingsError, load_settings
-from payments.migrate import upgrade
+from payments.logging import configure_logging
+from payments.migrate import (
+    DatabaseUnreachable,
+    Migrated,
+    SchemaBehind,
+    check_schema,
+    describe,
+    upgrade,
+)
+
+# What a process exits with when it refuses to start (argparse uses it too).
+REFUSED = 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,31 +53,72 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"payments: {exc}", file=sys.stderr)
-        return 2
+        return _refuse(str(exc))
     if args.command == "migrate":
-        asyncio.run(upgrade(settings.database_url))
-        print("payments: database is at the newest schema")
-    elif args.command == "seed":
-        created = asyncio.run(_seed(settings))
+        return _migrate(settings)
+    if args.command == "seed":
+        try:
+            created = asyncio.run(_seed(settings))
+        except (DatabaseUnreachable, SchemaBehind) as exc:
+            return _refuse(str(exc))
         print(f"payments: demo catalog ready ({created} products added)")
-    else:
-        return _serve(settings, args.host, args.port, args.workers)
+        return 0
+    return _serve(settings, args.host, args.port, args.workers)
+
+
+def _refuse(*problems: str) -> int:
+    print("\n".join(f"payments: {problem}" for problem in problems), file=sys.stderr)
+    return REFUSED
+
+
+def _migrate(settings: Settings) -> int:
+    try:
+        migrated = asyncio.run(
+            upgrade(settings.database_url, connect_timeout=settings.db_connect_timeout_seconds)
+        )
+    except DatabaseUnreachable as exc:
+        return _refuse(str(exc))
+    print(f"payments: {migration_report(migrated)}")
     return 0
 
 
+def migration_report(migrated: Migrated) -> str:
+    """What `payments migrate` did, from which revision to which."""
+    if migrated.ahead:
+        return (
+            f"the database is at revision {describe(migrated.before)}, newer than this "
+            "release's migrations (a newer release migrated it); left as it is"
+        )
+    if migrated.before == migrated.after:
+        return f"the database is already at revision {describe(migrated.after)}, the newest schema"
+    if not migrated.before:
+        return f"migrated a new database to revision {describe(migrated.after)}"
+    return (
+        f"migrated the database from revision {describe(migrated.before)} "
+        f"to {describe(migrated.after)}"
+    )
+
+
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
+    if not 1 <= port <= 65535:
+        return _refuse(f"--port must be a port number from 1 to 65535, not {port}")
+    if workers < 1:
+        return _refuse(f"--workers must be 1 or more, not {workers}")
     if settings.sandbox and workers > 1:
         # Each worker would start its own sandbox Stripe, holding its own sessions.
-        print("payments: the sandbox runs in one worker; drop --workers", file=sys.stderr)
-        return 2
-    if taken := _taken_ports(settings, host, port):
-        # One line each, instead of the traceback of a failed bind half-way through start-up.
-        print("\n".join(f"payments: {problem}" for problem in taken), file=sys.stderr)
-        return 2
+        return _refuse("the sandbox runs in one worker; drop --workers")
+    if problems := _unusable_addresses(settings, host, port):
+        return _refuse(*problems)
+    configure_logging(settings.log_format, settings.log_level)  # for what the checks log
     if "public_url" not in settings.model_fields_set:
         # Success URLs and the sandbox's webhooks must reach this very server.
         os.environ["PUBLIC_URL"] = _local_url(host, port)
+        try:
+            settings = load_settings()  # the app reads them again, with PUBLIC_URL
+        except SettingsError as exc:
+            return _refuse(f"{exc} (from --host {host} --port {port})")
+    if problem := asyncio.run(_database_problem(settings)):
+        return _refuse(problem)
     import uvicorn
 
     uvicorn.run(
@@ -73,40 +132,100 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     return 0
 
 
-def _taken_ports(settings: Settings, host: str, port: int) -> list[str]:
-    """Which of our ports another process holds, and how to choose another."""
-    taken = []
-    if not _can_bind(host, port):
-        taken.append(
-            f"port {port} on {host} is already in use (another payments serve?); "
-            f"choose another with --port, e.g. --port {port + 1} (make run PORT={port + 1})"
+def _unusable_addresses(settings: Settings, host: str, port: int) -> list[str]:
+    """Which of our addresses cannot be listened on, and how to choose others."""
+    problems = []
+    if problem := _bind_problem(host, port):
+        kind, why = problem
+        advice = {
+            "in_use": f"another payments serve? choose another port with --port {port + 1} "
+            f"(make run PORT={port + 1})",
+            "host": "choose an address of this machine with --host 127.0.0.1 "
+            "(make run HOST=127.0.0.1)",
+            "port": "choose a port above 1023 with --port 8000 (make run PORT=8000)",
+        }.get(kind)
+        problems.append(
+            f"cannot listen on {host} port {port}: {why}" + (f"; {advice}" if advice else "")
         )
-    sandbox_port = settings.sandbox_port
-    if settings.sandbox and sandbox_port and not _can_bind(settings.sandbox_host, sandbox_port):
-        taken.append(
-            f"the sandbox's port {sandbox_port} on {settings.sandbox_host} is already in use "
-            "(another payments in sandbox mode?); set SANDBOX_PORT to another port, "
-            "or SANDBOX_PORT=0 for any free one"
+    sandbox_host, sandbox_port = settings.sandbox_host, settings.sandbox_port
+    if settings.sandbox and (problem := _bind_problem(sandbox_host, sandbox_port)):
+        kind, why = problem
+        if kind == "in_use":
+            advice = (
+                "another payments sandbox? a second one needs its own port (SANDBOX_PORT=0: any)"
+            )
+            if settings.uses_sqlite:
+                advice += " and its own database, e.g. DATABASE_URL=sqlite+aiosqlite:///./second.db"
+        elif kind == "host":
+            advice = "set SANDBOX_HOST to an address of this machine, e.g. 127.0.0.1"
+        else:
+            advice = "set SANDBOX_PORT to another port (0: any free one)"
+        problems.append(
+            f"the sandbox cannot listen on {sandbox_host} port {sandbox_port}: {why}; {advice}"
         )
-    return taken
+    return problems
 
 
-def _can_bind(host: str, port: int) -> bool:
-    """False only when the address is in use; any other problem is left to the server,
-    which reports it when it binds for real (the options match uvicorn's)."""
+BindProblem = tuple[Literal["in_use", "host", "port", "other"], str]
+
+
+def _bind_problem(host: str, port: int) -> BindProblem | None:
+    """Why the address cannot be listened on, and which part of it is wrong; None if it can.
+
+    Tried before start-up work runs; the options match uvicorn's. Port 0 (any free
+    port) only has its host checked.
+    """
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
-    except socket.gaierror:
-        return True
+    except socket.gaierror as exc:
+        return "host", f"the host name does not resolve ({exc.strerror})"
     with socket.socket(family, kind, proto) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(address)
         except OSError as exc:
-            return exc.errno != errno.EADDRINUSE
-    return True
+            why = exc.strerror or str(exc)
+            if exc.errno == errno.EADDRINUSE:
+                return "in_use", "already in use"
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return "host", why
+            if exc.errno == errno.EACCES:
+                return "port", why
+            return "other", why
+    return None
+
+
+async def _database_problem(settings: Settings) -> str | None:
+    """Why the service must not start on its database, or None.
+
+    The app checks the same at start-up (`payments.app`); here it is one line instead of
+    uvicorn's traceback. A database that cannot be reached is left to the app, which
+    starts and answers 503 until it can.
+    """
+    from payments.db import Database, create_engine
+    from payments.errors import DatabaseUnavailable
+    from payments.sandbox_mode import SandboxDatabaseInUse, holding_sandbox_database
+
+    if settings.sandbox:
+        try:
+            with holding_sandbox_database(settings):
+                pass  # free now; the app takes it for as long as it runs
+        except SandboxDatabaseInUse as exc:
+            return str(exc)
+    if settings.migrate_on_start:
+        return None  # the app migrates it first
+    database = Database(create_engine(settings))
+    try:
+        await check_schema(database)
+    except SchemaBehind as exc:
+        return str(exc)
+    except DatabaseUnavailable:
+        return None
+    finally:
+        await database.dispose()
+    return None
 
 
 def _local_url(host: str, port: int) -> str:
@@ -117,13 +236,17 @@ def _local_url(host: str, port: int) -> str:
 
 async def _seed(settings: Settings) -> int:
     from payments.db import Database, create_engine
+    from payments.errors import DatabaseUnavailable
     from payments.seed import seed_demo_catalog
 
     if settings.migrate_on_start:
-        await upgrade(settings.database_url)
+        await upgrade(settings.database_url, connect_timeout=settings.db_connect_timeout_seconds)
     database = Database(create_engine(settings))
     try:
+        await check_schema(database)
         return await seed_demo_catalog(database)
+    except DatabaseUnavailable as exc:
+        raise DatabaseUnreachable(settings.database_url, exc.__cause__ or exc) from exc
     finally:
         await database.dispose()
 

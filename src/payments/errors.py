@@ -136,6 +136,21 @@ class AmountTooLarge(InvalidRequest):
     description = "the total is above what Stripe takes (99,999,999 minor units)"
 
 
+class CheckoutRefused(PaymentsError):
+    """The payment provider refused this order for good; the order is failed.
+
+    422, not 502: the same request can never succeed (Stripe answers the same key the
+    same way), and clients, proxies and SDKs retry a 502 but not a 4xx.
+    """
+
+    status_code = 422
+    code = "provider_rejected"
+    description = (
+        "Stripe refused this order for good (e.g. an amount below its minimum charge, or a "
+        "currency it does not take); the order is failed and retrying will not help"
+    )
+
+
 class InternalError(PaymentsError):
     status_code = 500
     code = "internal_error"

@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db import OUTBOX_WRITTEN, Database, database_time_after, insert_for
+from payments.errors import DatabaseUnavailable
 from payments.models import Order, OrderStatus, OutboxMessage, Refund, ReviewReason, Seller
 from payments.orders import repository
 from payments.providers.base import (
@@ -110,7 +111,11 @@ class OutboxWorker:
             self._wake.clear()  # before draining, so a wake during the drain is not lost
             try:
                 await self.drain()
-            except Exception:  # the database may be down: keep the loop alive
+            except DatabaseUnavailable:
+                # An outage, already logged by `Database` (`database.unavailable`): one
+                # line per poll, no traceback; the messages wait in the table.
+                log.warning("outbox.paused", retry_in_seconds=self._poll_seconds)
+            except Exception:  # a bug: its traceback is logged, and the loop stays alive
                 log.exception("outbox.drain_failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
@@ -161,6 +166,8 @@ class OutboxWorker:
             # the cause is gone (a dispute closed, a balance topped up), so it goes on.
             log.error("outbox.rejected", message_id=message.id, kind=message.kind, error=str(exc))
             await self._retry_later(message, str(exc), flag=_FLAG_WHEN_REJECTED.get(message.kind))
+        except DatabaseUnavailable:
+            raise  # an outage, not a bug: the claim's lease runs out and it is sent again
         except Exception as exc:
             log.exception("outbox.handler_failed", message_id=message.id, kind=message.kind)
             await self._retry_later(message, type(exc).__name__)

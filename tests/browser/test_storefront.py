@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Request, expect
 
 from tests.browser.conftest import SandboxService, screenshot
 
@@ -48,3 +48,40 @@ async def test_products_say_who_sells_them_in_plain_words(
     for jargon in ("destination", "direct charge", "connect", "paymentintent", "platform"):
         assert jargon not in text
     await screenshot(page, "storefront")
+
+
+async def test_refused_checkout_is_said_plainly_and_not_retried(
+    browser: Browser, sandbox_service: SandboxService
+) -> None:
+    """Stripe refuses the order for good (below its minimum charge): one request, no retries,
+    a plain message on the row, and the order ends failed."""
+    await sandbox_service.stripe(
+        "POST",
+        "/_sandbox/faults",
+        status=400,
+        type="invalid_request_error",
+        code="amount_too_small",
+        path_prefix="/v1/checkout/sessions",
+    )
+    page = await browser.new_page()
+    starts: list[Request] = []
+
+    def seen(request: Request) -> None:
+        if request.method == "POST" and request.url.endswith("/checkout/sessions"):
+            starts.append(request)
+
+    page.on("request", seen)
+    await page.goto(sandbox_service.url)
+    row = page.locator("li.product", has_text="Payments T-shirt")
+
+    await row.locator("[data-testid=buy]").click()
+
+    await expect(row.locator("[data-testid=row-error]")).to_have_text(
+        "Sorry, we can't take payment for \u201cPayments T-shirt\u201d online. "
+        "Trying again won't help; please contact us to buy it."
+    )
+    await expect(row.locator("[data-testid=buy]")).to_be_enabled()
+    await screenshot(page, "storefront-refused")
+    assert len(starts) == 1
+    [order] = await sandbox_service.orders()
+    assert (order["status"], order["cancel_reason"]) == ("failed", "provider_rejected")

@@ -105,8 +105,27 @@ async def test_expired_says_not_charged(browser: Browser, sandbox_service: Sandb
     await expect(page.locator("h1")).to_have_text("Checkout expired")
     await expect(page.locator("#status-message")).to_contain_text("you have not been charged")
     await expect(page.locator("#amount-total")).to_have_text("$25.00")
+    # This tab bought nothing itself: Try again leads to the shop.
     await expect(page.locator("#try-again")).to_be_visible()
+    await expect(page.locator("#try-again")).to_have_attribute("href", "/")
     await screenshot(page, "success-expired")
+
+
+async def test_try_again_after_a_failed_payment_restarts_the_same_items(
+    browser: Browser, sandbox_service: SandboxService
+) -> None:
+    """In the tab that was buying, Try again opens a new checkout for the same items, as on
+    the cancel page; the failed order stays failed."""
+    page = await open_checkout(browser, sandbox_service, "Handmade mug")
+    await page.click("#async-fail")
+    await settled(page, "failed")
+
+    await page.click("#try-again")
+
+    await page.wait_for_selector("#pay")
+    await expect(page.locator("#line-items")).to_contain_text("Handmade mug")
+    statuses = sorted(o["status"] for o in await sandbox_service.orders())
+    assert statuses == ["failed", "pending"]
 
 
 async def test_refunded_shows_why_and_the_amount(

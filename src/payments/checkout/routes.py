@@ -13,6 +13,7 @@ from payments.deps import DatabaseDep, ProviderDep, SettingsDep
 from payments.errors import (
     JSON_BODY_ERRORS,
     AmountTooLarge,
+    CheckoutRefused,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     InvalidRequest,
@@ -60,6 +61,7 @@ SessionId = Annotated[
         OutOfStock,
         IdempotencyKeyInUse,
         ProviderError,
+        CheckoutRefused,
         ServiceUnavailable,
     ),
 )

@@ -10,6 +10,7 @@ import hashlib
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from typing import NoReturn
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +21,7 @@ from payments.config import Settings
 from payments.db import Database
 from payments.errors import (
     AmountTooLarge,
+    CheckoutRefused,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     MixedCurrencies,
@@ -37,6 +39,7 @@ from payments.providers.base import (
     CreatedCheckout,
     LineItem,
     PaymentProvider,
+    ProviderMisconfigured,
     ProviderRejected,
     ProviderUnavailable,
     Routing,
@@ -46,6 +49,11 @@ log = structlog.get_logger(__name__)
 
 # Stripe takes at most 8 digits of minor units per payment.
 MAX_ORDER_AMOUNT = 99_999_999
+PROVIDER_REJECTED = "provider_rejected"
+REFUSED_MESSAGE = (
+    "the payment provider refused this order (for example, an amount below its minimum "
+    "charge or a currency it does not take); retrying will not help"
+)
 # The provider has the last word on these; asking it again cannot change them.
 SETTLED = frozenset({OrderStatus.PAID, OrderStatus.REFUND_PENDING, OrderStatus.REFUNDED})
 
@@ -77,6 +85,9 @@ async def start_checkout(
         draft = await _create_order(database, body, idempotency_key, fingerprint)
     if draft.order.provider_session_id and draft.order.checkout_url:
         return _answer(draft.order)
+    if draft.order.status != OrderStatus.PENDING:
+        # The provider refused this order for good: the same answer, without asking again.
+        raise CheckoutRefused(REFUSED_MESSAGE)
     created = await _create_session(
         database, provider, settings, draft, retryable=bool(idempotency_key)
     )
@@ -261,8 +272,12 @@ async def _create_session(
                 headers={"Retry-After": "1"},
             ) from exc
         error: Exception = exc
-    except ProviderRejected as exc:
+    except ProviderMisconfigured as exc:
+        # Our key, not this order: once an operator fixes it, a retry finishes the order.
+        log.error("checkout.provider_misconfigured", order_id=str(order.id), error=str(exc))
         error = exc
+    except ProviderRejected as exc:
+        await _refused(database, order, exc)
     log.warning("checkout.provider_failed", order_id=str(order.id), error=str(error))
     if not retryable:
         # Without an Idempotency-Key nobody can come back for this order.
@@ -274,3 +289,15 @@ async def _create_session(
     raise ProviderError(
         "the payment provider failed; retry with the same Idempotency-Key"
     ) from error
+
+
+async def _refused(database: Database, order: Order, error: ProviderRejected) -> NoReturn:
+    """The provider refused to open a checkout for this order (e.g. an amount below its
+    minimum charge): asking again cannot help, so the order ends failed, and a retry
+    with the same Idempotency-Key gets the same answer without asking the provider."""
+    log.warning("checkout.provider_rejected", order_id=str(order.id), error=str(error))
+    async with database.transaction() as session:
+        await repository.transition(
+            session, Order.id == order.id, OrderStatus.FAILED, cancel_reason=PROVIDER_REJECTED
+        )
+    raise CheckoutRefused(REFUSED_MESSAGE) from error

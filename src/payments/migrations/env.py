@@ -7,10 +7,16 @@ import os
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
+from payments.migrate import (
+    CONNECTION_ERRORS,
+    DatabaseUnreachable,
+    SchemaAhead,
+    record_migration,
+)
 from payments.models import Base
 
 config = context.config
@@ -25,6 +31,9 @@ if not config.get_main_option("sqlalchemy.url"):
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
 
 target_metadata = Base.metadata
+
+# One lock for every process migrating the same Postgres database ("payments" in ASCII).
+MIGRATION_LOCK = 0x7061796D656E7473
 
 
 def run_migrations_offline() -> None:
@@ -47,7 +56,20 @@ def do_run_migrations(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Replicas that each run `payments migrate` on start migrate at the same
+            # moment: they take turns. The lock is held until this transaction commits
+            # (every migration runs in it), and Alembic reads the current revision only
+            # after taking it, so the next process finds the work done and does nothing.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        migrations = context.get_context()
+        before = migrations.get_current_heads()
+        known = {script.revision for script in context.script.walk_revisions()}
+        if any(revision not in known for revision in before):
+            # A newer release migrated it; Alembic would only say it cannot find the revision.
+            raise SchemaAhead(before)
         context.run_migrations()
+        record_migration(config, before, migrations.get_current_heads())
 
 
 async def run_migrations_online() -> None:
@@ -55,10 +77,21 @@ async def run_migrations_online() -> None:
         config.get_section(config.config_ini_section, {}),
         prefix="sqlalchemy.",
         poolclass=pool.NullPool,
+        connect_args=config.attributes.get("connect_args", {}),
     )
-    async with engine.connect() as connection:
-        await connection.run_sync(do_run_migrations)
-    await engine.dispose()
+    try:
+        try:
+            connection = await engine.connect()
+        except CONNECTION_ERRORS as exc:
+            # One clear line for a server that is down or a database that does not exist;
+            # a migration that fails once connected keeps its whole traceback.
+            raise DatabaseUnreachable(str(engine.url), exc) from exc
+        try:
+            await connection.run_sync(do_run_migrations)
+        finally:
+            await connection.close()
+    finally:
+        await engine.dispose()
 
 
 if context.is_offline_mode():

@@ -83,6 +83,9 @@ async def confirm_payment(
             provider_payment_id=signal.payment_id,
             confirmed_via=via,
             paid_at=func.now(),
+            # An expired or failed order that is paid after all was not cancelled: the
+            # receipt must not keep the reason it once closed for.
+            cancel_reason=None,
         )
         if order_id is not None:
             return await _fulfil(session, order_id, signal, via)

@@ -131,6 +131,11 @@ class ProviderRejected(Exception):
         self.code = code
 
 
+class ProviderMisconfigured(ProviderRejected):
+    """The provider refused our credentials (a wrong or revoked key, a missing permission),
+    not the request: the same request succeeds once an operator fixes the configuration."""
+
+
 class InvalidEvent(Exception):
     """A webhook that is unsigned, wrongly signed, stale, or not an event."""
 

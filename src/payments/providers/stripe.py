@@ -21,6 +21,7 @@ from payments.providers.base import (
     Outcome,
     PaymentSignal,
     ProviderEvent,
+    ProviderMisconfigured,
     ProviderRejected,
     ProviderUnavailable,
     RefundRequest,
@@ -407,6 +408,8 @@ def _translate(exc: stripe.StripeError) -> Exception:
     message = f"Stripe {type(exc).__name__}" + (f" ({code})" if code else "")
     if transient:
         return ProviderUnavailable(message, code=code)
+    if status in (401, 403):  # our key, not the request: fixed by configuration
+        return ProviderMisconfigured(message, code=code)
     return ProviderRejected(message, code=code)
 
 

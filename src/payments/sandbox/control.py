@@ -28,6 +28,7 @@ from payments.sandbox.buyer import (
 from payments.sandbox.chaos import Chaos, ChaosSettings
 from payments.sandbox.delivery import Deliverer
 from payments.sandbox.errors import ApiError, invalid_request, resource_missing
+from payments.sandbox.faults import Faults
 from payments.sandbox.store import Store
 
 Endpoint = Callable[[Request], Awaitable[Any]]
@@ -35,17 +36,24 @@ Endpoint = Callable[[Request], Awaitable[Any]]
 
 class Control:
     def __init__(
-        self, store: Store, buyer: Buyer, chaos: ChaosSettings, deliverer: Deliverer
+        self,
+        store: Store,
+        buyer: Buyer,
+        chaos: ChaosSettings,
+        deliverer: Deliverer,
+        faults: Faults,
     ) -> None:
         self._store = store
         self._buyer = buyer
         self._chaos = chaos
         self._deliverer = deliverer
+        self._faults = faults
 
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/_sandbox/chaos", self._guarded(self._set_chaos), methods=["POST"]),
             Route("/_sandbox/deliveries", self._guarded(self._deliveries), methods=["GET"]),
+            Route("/_sandbox/faults", self._guarded(self._fail_next), methods=["POST"]),
             Route("/_sandbox/sessions/{id}", self._guarded(self._session), methods=["GET"]),
             Route(
                 "/_sandbox/sessions/{id}/complete",
@@ -82,6 +90,52 @@ class Control:
         self._chaos.set(chaos, session_id)
         return {"session_id": session_id, "chaos": chaos.to_json()}
 
+    async def _fail_next(self, request: Request) -> dict[str, Any]:
+        """Stripe refusing or failing the next API calls, as `FakeStripe.fail_next` does:
+        e.g. `{"status": 400, "type": "invalid_request_error", "code": "amount_too_small",
+        "path_prefix": "/v1/checkout/sessions"}` for a checkout Stripe will not open."""
+        body = await _json_object(request)
+        unknown = set(body) - set(_FAULT_FIELDS)
+        if unknown:
+            raise invalid_request(
+                f"Unknown field(s) {', '.join(sorted(unknown))}; "
+                f"a fault takes {', '.join(_FAULT_FIELDS)}."
+            )
+        count = body.get("count", 1)
+        status = body.get("status", 500)
+        path = body.get("path_prefix", "/v1/")
+        code = body.get("code")
+        if not _whole(count) or count < 1:
+            raise invalid_request("count must be a whole number, 1 or more.", param="count")
+        if not _whole(status) or not 400 <= status <= 599:
+            raise invalid_request(
+                "status must be an HTTP error status, 400 to 599.", param="status"
+            )
+        error_type = body.get("type", "api_error" if status >= 500 else "invalid_request_error")
+        if not isinstance(error_type, str) or error_type not in _ERROR_TYPES:
+            raise invalid_request(f"type must be one of {', '.join(_ERROR_TYPES)}.", param="type")
+        if code is not None and not isinstance(code, str):
+            raise invalid_request("code must be a string or null.", param="code")
+        if not isinstance(path, str) or not path.startswith("/v1/"):
+            raise invalid_request(
+                "path_prefix must be an API path prefix, such as /v1/refunds.", param="path_prefix"
+            )
+        self._faults.fail_next(
+            count,
+            status=status,
+            path_prefix=path,
+            error_type=error_type,
+            code=code,
+            should_retry=None,
+        )
+        return {
+            "count": count,
+            "status": status,
+            "type": error_type,
+            "code": code,
+            "path_prefix": path,
+        }
+
     async def _deliveries(self, request: Request) -> list[dict[str, Any]]:
         return [attempt.to_json() for attempt in self._deliverer.attempts()]
 
@@ -115,6 +169,21 @@ class Control:
             if stored is None or stored.obj["object"] != "checkout.session":
                 raise resource_missing("checkout.session", session_id)
             return copy.deepcopy(stored.obj)
+
+
+_FAULT_FIELDS = ("count", "status", "type", "code", "path_prefix")
+# The error types Stripe's API answers with (the SDK picks its exception by them).
+_ERROR_TYPES = (
+    "api_error",
+    "card_error",
+    "idempotency_error",
+    "invalid_request_error",
+    "rate_limit_error",
+)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 async def _json_object(request: Request) -> dict[str, Any]:

@@ -94,7 +94,7 @@ class FakeStripe:
         )
         pages = [
             *HostedCheckout(self._store, self._buyer, self._chaos).routes(),
-            *Control(self._store, self._buyer, self._chaos, self._deliverer).routes(),
+            *Control(self._store, self._buyer, self._chaos, self._deliverer, self._faults).routes(),
         ]
         self.app: Starlette = create_app(
             self._store,

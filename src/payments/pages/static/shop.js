@@ -53,9 +53,12 @@ async function api(method, path, { body, headers } = {}) {
 const errorCode = (result) => result?.data?.error?.code;
 
 // Worth retrying: no answer, the provider or the database briefly unavailable,
-// or the same Idempotency-Key still being processed by an earlier attempt.
+// or the same Idempotency-Key still being processed by an earlier attempt. Never
+// a refusal: "provider_rejected" means Stripe will not take this order, however
+// often it is asked.
 function isRetryable(result) {
   if (result === null) return true;
+  if (errorCode(result) === "provider_rejected") return false;
   return [429, 500, 502, 503, 504].includes(result.status) ||
     errorCode(result) === "idempotency_key_in_use";
 }
@@ -93,23 +96,27 @@ const quoted = (name) => `\u201c${name}\u201d`;
 
 const BUY_ATTEMPTS = 4; // one click's request is sent at most this often
 
-// What this tab is buying, kept for the cancel page's "Try again". sessionStorage
-// is per tab and survives the trip to Stripe and back; it may be unavailable
-// (privacy settings), and then the cancel page just links back to the shop.
+// What this tab is buying, and the order it became, kept for "Try again" on the
+// cancel and success pages. sessionStorage is per tab and survives the trip to
+// Stripe and back; it may be unavailable (privacy settings), and then those pages
+// just link back to the shop.
 const CART_KEY = "shop.cart";
 
-function rememberCart(cart) {
+function rememberCart(items, orderId) {
   try {
-    sessionStorage.setItem(CART_KEY, JSON.stringify(cart));
+    sessionStorage.setItem(CART_KEY, JSON.stringify({ orderId, items }));
   } catch {
     // Storage refused: nothing to offer on the cancel page, nothing breaks.
   }
 }
 
-function recallCart() {
+// The items this tab was last buying; with `orderId`, only if they became that order
+// (a success page opened from another tab's link is not this tab's cart).
+function recallCart(orderId) {
   try {
     const cart = JSON.parse(sessionStorage.getItem(CART_KEY));
-    return Array.isArray(cart) && cart.length > 0 ? cart : null;
+    const known = Array.isArray(cart?.items) && cart.items.length > 0;
+    return known && (orderId === undefined || cart.orderId === orderId) ? cart.items : null;
   } catch {
     return null;
   }
@@ -143,7 +150,7 @@ async function startCheckout(cart) {
       headers: { "Idempotency-Key": key },
     });
     if (result?.status === 201) {
-      rememberCart(cart);
+      rememberCart(cart, result.data.order_id);
       window.location.assign(result.data.checkout_url); // to Stripe's hosted page
       return new Promise(() => {}); // the page stays as it is while the browser leaves
     }
@@ -168,6 +175,9 @@ function checkoutFailure(result, name) {
       return `Sorry, ${quoted(name)} has just sold out.`;
     case "unknown_product":
       return `Sorry, ${quoted(name)} is no longer for sale.`;
+    case "provider_rejected":
+      return `Sorry, we can't take payment for ${quoted(name)} online. ` +
+        "Trying again won't help; please contact us to buy it.";
     default:
       return `We couldn't start the checkout for ${quoted(name)}. Please try again in a moment.`;
   }
@@ -374,6 +384,19 @@ const GAVE_UP = {
 // Offer to try again when nothing was bought.
 const RETRY = new Set(["failed", "expired"]);
 
+// "Try again" after a failed or expired checkout: a new checkout for the same items
+// when this tab still has them (as on the cancel page), else the link to the shop.
+function offerTryAgain(orderId) {
+  const link = document.getElementById("try-again");
+  const cart = recallCart(orderId);
+  if (link.tagName !== "A" || !cart) return; // already offered, or nothing to restart
+  const button = element("button", { className: "button", text: "Try again" });
+  button.id = "try-again";
+  button.type = "button";
+  link.replaceWith(button);
+  retryOnClick(button, document.getElementById("retry-error"), cart);
+}
+
 async function followCheckout() {
   const sessionId = new URLSearchParams(window.location.search).get("session_id");
   if (!sessionId) {
@@ -393,6 +416,7 @@ async function followCheckout() {
       if (order?.status !== status) order = (await fetchOrder(result.data.order_id)) ?? order;
       // Settled, with a receipt that says so: nothing more to learn.
       const done = !UNSETTLED.has(status) && order?.status === status;
+      if (RETRY.has(status)) offerTryAgain(result.data.order_id);
       showOutcome(status, order, !done);
       if (done) {
         if (status === "paid") forgetCart();
@@ -501,8 +525,11 @@ function showCancel() {
   );
   document.getElementById("cart-items").replaceChildren(...items);
   document.getElementById("cart").hidden = false;
-  const button = document.getElementById("try-again");
-  const error = document.getElementById("retry-error");
+  retryOnClick(document.getElementById("try-again"), document.getElementById("retry-error"), cart);
+}
+
+// Pressing `button` starts a new checkout for `cart`; what went wrong shows in `error`.
+function retryOnClick(button, error, cart) {
   button.addEventListener("click", async () => {
     say(error, "");
     button.disabled = true;
@@ -524,9 +551,9 @@ if (page === "storefront") {
 } else if (page === "cancel") {
   showCancel();
 }
-if (page === "storefront" || page === "cancel") {
+if (page === "storefront" || page === "cancel" || page === "success") {
   // Coming back from Stripe with the Back button may restore this page from
-  // the browser's memory, buttons disabled and stock stale: load it afresh.
+  // the browser's memory, buttons disabled and stock or status stale: load it afresh.
   window.addEventListener("pageshow", (event) => {
     if (event.persisted) window.location.reload();
   });
