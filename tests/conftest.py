@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import stripe
 
 from payments.app import create_app
 from payments.config import Settings, load_settings
@@ -224,6 +225,15 @@ class Shop:
         stock: int | None = response.json()["stock"]
         return stock
 
+    async def oversold(self, seller: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        """Two buyers paid 25.00 each for the last unit; the later order waits for its refund."""
+        product = await self.product(stock=1, seller=seller)
+        first, second = await self.checkout(product), await self.checkout(product)
+        for checkout in (first, second):
+            self.fake.complete_session(checkout["session_id"], outcome="paid")
+            await self.deliver(self.fake.last_event("checkout.session.completed"))
+        return first, second
+
     async def drain_outbox(self) -> int:
         attempted: int = await self.app.state.outbox.drain()
         return attempted
@@ -252,6 +262,14 @@ class Bystander:
     product: dict[str, Any]
     order_id: str
     session_id: str
+
+
+@pytest.fixture
+async def dashboard(stripe_url: str) -> AsyncIterator[stripe.StripeClient]:
+    """The real SDK on the sandbox, acting as a person in Stripe's Dashboard (refunds...)."""
+    http = stripe.HTTPXClient(timeout=5)
+    yield stripe.StripeClient(STRIPE_KEY, base_addresses={"api": stripe_url}, http_client=http)
+    await http.close_async()
 
 
 @pytest.fixture

@@ -4,30 +4,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 import stripe
 
-from tests.conftest import STRIPE_KEY, Shop
-
-
-@pytest.fixture
-async def dashboard(stripe_url: str) -> AsyncIterator[stripe.StripeClient]:
-    """The real SDK on the sandbox, acting as a person refunding in Stripe's Dashboard."""
-    http = stripe.HTTPXClient(timeout=5)
-    yield stripe.StripeClient(STRIPE_KEY, base_addresses={"api": stripe_url}, http_client=http)
-    await http.close_async()
-
-
-async def oversold(shop: Shop, seller: dict | None = None) -> tuple[dict, dict]:
-    """Two buyers paid 25.00 each for the last unit; the later order waits for its refund."""
-    product = await shop.product(stock=1, seller=seller)
-    first, second = await shop.checkout(product), await shop.checkout(product)
-    for checkout in (first, second):
-        shop.fake.complete_session(checkout["session_id"], outcome="paid")
-        await shop.deliver(shop.fake.last_event("checkout.session.completed"))
-    return first, second
+from tests.conftest import Shop
 
 
 def stripe_account(seller: dict | None) -> dict[str, str]:
@@ -47,7 +28,7 @@ async def test_refund_after_a_partial_refund_elsewhere_gives_back_what_remains(
 ) -> None:
     """10.00 refunded in the Dashboard first: the oversold refund takes the other 15.00."""
     seller = await shop.seller(charge_type) if charge_type else None
-    first, second = await oversold(shop, seller)
+    first, second = await shop.oversold(seller)
     payment_id = (await shop.order(second["order_id"]))["provider_payment_id"]
     await dashboard.v1.refunds.create_async(
         {"payment_intent": payment_id, "amount": 1000}, stripe_account(seller)
@@ -75,7 +56,7 @@ async def test_charge_fully_refunded_elsewhere_still_closes_the_order(
     shop: Shop, dashboard: stripe.StripeClient
 ) -> None:
     """All given back in the Dashboard: Stripe refuses another refund, the order ends refunded."""
-    _first, second = await oversold(shop)
+    _first, second = await shop.oversold()
     payment_id = (await shop.order(second["order_id"]))["provider_payment_id"]
     await dashboard.v1.refunds.create_async({"payment_intent": payment_id})
 
@@ -93,7 +74,7 @@ async def test_order_with_a_payment_intent_is_refunded_at_stripe_whatever_its_am
     shop: Shop, db
 ) -> None:
     """Free means no PaymentIntent: an order whose amount is unknown still gets a real refund."""
-    first, second = await oversold(shop)
+    first, second = await shop.oversold()
     await db.execute(
         "UPDATE orders SET amount_paid = NULL WHERE id = $1", uuid.UUID(second["order_id"])
     )

@@ -4,33 +4,13 @@ replica shares, not on the replica's own."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import stripe
 import time_machine
 
 from payments.outbox import OutboxWorker
-from tests.conftest import STRIPE_KEY, Shop
-
-
-@pytest.fixture
-async def dashboard(stripe_url: str) -> AsyncIterator[stripe.StripeClient]:
-    """The real SDK on the sandbox, acting as a person refunding in Stripe's Dashboard."""
-    http = stripe.HTTPXClient(timeout=5)
-    yield stripe.StripeClient(STRIPE_KEY, base_addresses={"api": stripe_url}, http_client=http)
-    await http.close_async()
-
-
-async def oversold(shop: Shop) -> tuple[dict, dict]:
-    """Two buyers paid 25.00 each for the last unit; the later order waits for its refund."""
-    product = await shop.product(stock=1)
-    first, second = await shop.checkout(product), await shop.checkout(product)
-    for checkout in (first, second):
-        shop.fake.complete_session(checkout["session_id"], outcome="paid")
-        await shop.deliver(shop.fake.last_event("checkout.session.completed"))
-    return first, second
+from tests.conftest import Shop
 
 
 def worker(shop: Shop, lease: timedelta = timedelta(minutes=5)) -> OutboxWorker:
@@ -48,7 +28,7 @@ async def test_stale_claim_records_nothing_after_another_worker_finished(
 ) -> None:
     """Refunded in full in the Dashboard (no refund id to dedupe on): the worker that wakes
     after another finished the message must not record the refund a second time."""
-    _first, second = await oversold(shop)
+    _first, second = await shop.oversold()
     payment_id = (await shop.order(second["order_id"]))["provider_payment_id"]
     await dashboard.v1.refunds.create_async({"payment_intent": payment_id})
     stalled, other = worker(shop), worker(shop)
@@ -68,7 +48,7 @@ async def test_stale_claim_records_nothing_after_another_worker_finished(
 async def test_stale_claim_leaves_the_message_to_its_new_holder(shop: Shop, db) -> None:
     """A stalled worker delivering while another holds the claim records nothing; the holder
     then gets Stripe's same refund back (same key) and records it once."""
-    _first, second = await oversold(shop)
+    _first, second = await shop.oversold()
     stalled, holder = worker(shop), worker(shop)
     stale = await stalled._claim()
     assert stale is not None
@@ -91,7 +71,7 @@ async def test_stale_claim_does_not_reschedule_a_message_another_worker_holds(
     shop: Shop, db
 ) -> None:
     """A stalled worker whose call fails must not shorten the new holder's lease."""
-    await oversold(shop)
+    await shop.oversold()
     stalled, holder = worker(shop), worker(shop)
     stale = await stalled._claim()
     assert stale is not None
@@ -109,7 +89,7 @@ async def test_stale_claim_does_not_reschedule_a_message_another_worker_holds(
 async def test_lease_runs_on_the_database_clock(shop: Shop) -> None:
     """A replica whose clock is an hour behind still leases for five minutes: another worker
     cannot claim the message it is working on."""
-    await oversold(shop)
+    await shop.oversold()
     behind = datetime.now(UTC) - timedelta(hours=1)
 
     with time_machine.travel(behind, tick=True):
@@ -122,7 +102,7 @@ async def test_lease_runs_on_the_database_clock(shop: Shop) -> None:
 async def test_retry_time_runs_on_the_database_clock(shop: Shop, db) -> None:
     """A replica whose clock is an hour ahead retries a failed refund in seconds, not in an
     hour and seconds."""
-    await oversold(shop)
+    await shop.oversold()
     shop.fake.fail_next(1, status=500, error_type="api_error", path_prefix="/v1/refunds")
     ahead = datetime.now(UTC) + timedelta(hours=1)
 

@@ -8,16 +8,6 @@ import stripe
 from tests.conftest import STRIPE_KEY, Shop
 
 
-async def oversold(shop: Shop) -> tuple[dict, dict]:
-    """Two buyers paid 25.00 each for the last unit; the later order waits for its refund."""
-    product = await shop.product(stock=1)
-    first, second = await shop.checkout(product), await shop.checkout(product)
-    for checkout in (first, second):
-        shop.fake.complete_session(checkout["session_id"], outcome="paid")
-        await shop.deliver(shop.fake.last_event("checkout.session.completed"))
-    return first, second
-
-
 def refuse_refunds(shop: Shop, n: int = 1) -> None:
     """Stripe refuses the next refunds as it does a disputed charge's."""
     shop.fake.fail_next(
@@ -37,7 +27,7 @@ async def flagged(shop: Shop) -> list[tuple[str, str]]:
 
 async def test_refund_stripe_refuses_flags_the_order_for_review(shop: Shop, db) -> None:
     """The order shows up among the flagged ones, still refund_pending, its refund rescheduled."""
-    first, second = await oversold(shop)
+    first, second = await shop.oversold()
     refuse_refunds(shop)
 
     await shop.drain_outbox()
@@ -54,7 +44,7 @@ async def test_refund_stripe_refuses_flags_the_order_for_review(shop: Shop, db) 
 
 async def test_refund_refused_again_flags_the_order_once(shop: Shop, db) -> None:
     """Each refusal reschedules the refund; the flag is set once and keeps its reason."""
-    _first, second = await oversold(shop)
+    _first, second = await shop.oversold()
     refuse_refunds(shop, 2)
 
     await shop.drain_outbox()
@@ -67,7 +57,7 @@ async def test_refund_refused_again_flags_the_order_once(shop: Shop, db) -> None
 
 async def test_refund_accepted_once_the_cause_is_gone_closes_the_order(shop: Shop, db) -> None:
     """The retry after a refusal goes through: refunded, and still flagged for the human."""
-    _first, second = await oversold(shop)
+    _first, second = await shop.oversold()
     refuse_refunds(shop)
     await shop.drain_outbox()
     await db.execute("UPDATE outbox SET next_attempt_at = now()")
@@ -81,7 +71,7 @@ async def test_refund_accepted_once_the_cause_is_gone_closes_the_order(shop: Sho
 
 async def test_transient_failure_does_not_flag_the_order(shop: Shop, db) -> None:
     """Stripe down (a 500) is retried without calling a human."""
-    await oversold(shop)
+    await shop.oversold()
     shop.fake.fail_next(1, status=500, error_type="api_error", path_prefix="/v1/refunds")
 
     await shop.drain_outbox()
@@ -109,7 +99,7 @@ async def test_refund_key_stripe_saw_with_other_params_is_refused_and_flagged(
 ) -> None:
     """Stripe (and the sandbox) answer idempotency_error to a key reused with other
     parameters: why a changed request needs a new key scheme. Here it reaches a human."""
-    _first, second = await oversold(shop)
+    _first, second = await shop.oversold()
     key = await db.fetchval("SELECT idempotency_key FROM outbox")
     http = stripe.HTTPXClient(timeout=5)
     other = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": stripe_url}, http_client=http)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,10 +14,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import stripe
+from alembic import command
 from sqlalchemy.exc import IntegrityError
 
 from payments.app import create_app
-from payments.migrate import upgrade
+from payments.migrate import alembic_config, upgrade
 from payments.sandbox.stripe_server import FakeStripe
 from tests.conftest import STRIPE_KEY, Shop, make_settings
 from tests.migrations.conftest import connected
@@ -101,7 +103,7 @@ async def test_refund_first_sent_with_amount_finishes_after_the_migration(
     """The old code refunded `amount=2500` under `refund:` and died before recording it; the
     request without amount under that key is an idempotency_error at Stripe for a day. After
     the migration the order ends refunded, with what Stripe holds as given back."""
-    await upgrade(postgres_url, BEFORE)
+    await upgrade(postgres_url)  # the service starts only on its own schema
     async with shop_on(postgres_url, stripe_url, fake_stripe) as shop:
         product = await shop.product(stock=1)
         first, second = await shop.checkout(product), await shop.checkout(product)
@@ -109,9 +111,12 @@ async def test_refund_first_sent_with_amount_finishes_after_the_migration(
             shop.fake.complete_session(checkout["session_id"], outcome="paid")
             await shop.deliver(shop.fake.last_event("checkout.session.completed"))
         order_id = uuid.UUID(second["order_id"])
+        # Back to the old schema, which keys the owed refund as the old code queued it.
+        await asyncio.to_thread(command.downgrade, alembic_config(postgres_url), BEFORE)
         old_key = f"refund:{order_id}:out_of_stock"
-        async with connected(postgres_url) as conn:  # the row as the old code queued it
-            await conn.execute(outbox.update().values(idempotency_key=old_key))
+        async with connected(postgres_url) as conn:
+            keys = (await conn.execute(sa.select(outbox.c.idempotency_key))).scalars().all()
+        assert keys == [old_key]
         http = stripe.HTTPXClient(timeout=5)
         old_code = stripe.StripeClient(
             STRIPE_KEY, base_addresses={"api": stripe_url}, http_client=http

@@ -3,21 +3,10 @@ refund in another currency follows a currency mismatch, which the admin view sho
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 import stripe
 
-from tests.conftest import STRIPE_KEY, Shop
+from tests.conftest import Shop
 from tests.providers.test_refunds import paid_in_euros
-
-
-@pytest.fixture
-async def dashboard(stripe_url: str) -> AsyncIterator[stripe.StripeClient]:
-    """The real SDK on the sandbox, to make a charge in another currency."""
-    http = stripe.HTTPXClient(timeout=5)
-    yield stripe.StripeClient(STRIPE_KEY, base_addresses={"api": stripe_url}, http_client=http)
-    await http.close_async()
 
 
 async def test_refund_in_another_currency_is_not_counted_in_the_order_currency(

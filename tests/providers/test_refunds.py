@@ -3,32 +3,13 @@ taken, and a charge refunded elsewhere is recorded with what Stripe holds as ref
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import stripe
 
-from tests.conftest import STRIPE_KEY, Shop
+from tests.conftest import Shop
 from tests.orders.test_mismatch import paid_event
-
-
-@pytest.fixture
-async def dashboard(stripe_url: str) -> AsyncIterator[stripe.StripeClient]:
-    """The real SDK on the sandbox, acting as a person refunding in Stripe's Dashboard."""
-    http = stripe.HTTPXClient(timeout=5)
-    yield stripe.StripeClient(STRIPE_KEY, base_addresses={"api": stripe_url}, http_client=http)
-    await http.close_async()
-
-
-async def oversold(shop: Shop, seller: dict | None = None) -> tuple[dict, dict]:
-    """Two buyers paid 25.00 each for the last unit; the later order waits for its refund."""
-    product = await shop.product(stock=1, seller=seller)
-    first, second = await shop.checkout(product), await shop.checkout(product)
-    for checkout in (first, second):
-        shop.fake.complete_session(checkout["session_id"], outcome="paid")
-        await shop.deliver(shop.fake.last_event("checkout.session.completed"))
-    return first, second
 
 
 def refund_params(shop: Shop, order_id: str) -> dict[str, Any]:
@@ -42,7 +23,7 @@ async def test_refund_of_an_order_without_a_fee_does_not_ask_for_a_fee_back(
 ) -> None:
     """A seller at 0 bps: there is no application fee to refund, so none is asked for."""
     seller = await shop.seller(charge_type, fee_bps=0)
-    _first, second = await oversold(shop, seller)
+    _first, second = await shop.oversold(seller)
 
     await shop.drain_outbox()
 
@@ -56,7 +37,7 @@ async def test_refund_of_an_order_with_a_fee_gives_the_fee_back(
 ) -> None:
     """A seller at 10%: the platform returns its 2.50 with the refund."""
     seller = await shop.seller(charge_type, fee_bps=1000)
-    _first, second = await oversold(shop, seller)
+    _first, second = await shop.oversold(seller)
 
     await shop.drain_outbox()
 
