@@ -113,3 +113,21 @@ async def test_refund_key_stripe_saw_with_other_params_is_refused_and_flagged(
 
     assert "IdempotencyError" in await db.fetchval("SELECT last_error FROM outbox")
     assert await flagged(shop) == [(second["order_id"], "refund_failed")]
+
+
+async def test_our_key_refused_by_stripe_is_retried_without_flagging_the_order(
+    shop: Shop, db
+) -> None:
+    """A 401 is about our API key (revoked, rotated), not this refund: the order is not flagged,
+    and once the key works again the refund goes through."""
+    _first, second = await shop.oversold()
+    shop.fake.fail_next(1, status=401, error_type="authentication_error", path_prefix="/v1/refunds")
+
+    await shop.drain_outbox()
+    waiting = await shop.order(second["order_id"])
+    await db.execute("UPDATE outbox SET next_attempt_at = now()")
+    await shop.drain_outbox()
+
+    assert (waiting["status"], waiting["review_reason"]) == ("refund_pending", None)
+    order = await shop.order(second["order_id"])
+    assert (order["status"], order["review_reason"]) == ("refunded", None)

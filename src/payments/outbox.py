@@ -33,6 +33,7 @@ from payments.models import Order, OrderStatus, OutboxMessage, Refund, ReviewRea
 from payments.orders import repository
 from payments.providers.base import (
     PaymentProvider,
+    ProviderMisconfigured,
     ProviderRejected,
     ProviderUnavailable,
     RefundRequest,
@@ -159,6 +160,11 @@ class OutboxWorker:
         try:
             await self._handlers[message.kind](message)
         except ProviderUnavailable as exc:
+            await self._retry_later(message, str(exc))
+        except ProviderMisconfigured as exc:
+            # Our own key was refused (revoked, wrong account), not this refund: an operator
+            # fixes the configuration, and no order is flagged for what is not about it.
+            log.error("outbox.misconfigured", message_id=message.id, kind=message.kind)
             await self._retry_later(message, str(exc))
         except ProviderRejected as exc:
             # Stripe refused for good, as far as we can tell: a human must look, so the order

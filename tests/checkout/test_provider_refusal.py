@@ -4,11 +4,16 @@ order to a retry with the same Idempotency-Key. Through the real SDK to the sand
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.conftest import Shop
+from payments.app import create_app
+from payments.sandbox.stripe_server import FakeStripe
+from tests.conftest import Shop, make_settings
 
 SESSIONS = "/v1/checkout/sessions"
 
@@ -121,3 +126,53 @@ async def test_stripe_refusing_our_key_is_not_a_refusal_of_the_order(
     retried = await post_checkout(shop, product, **{"Idempotency-Key": "cart-4"})
 
     assert retried.status_code == 201, retried.text
+
+
+@pytest.fixture
+async def newer_replica(
+    database_url: str, stripe_url: str, fake_stripe: FakeStripe, app: Any
+) -> AsyncIterator[Shop]:
+    """A second replica on the same database, one release newer: its success URL changed, so
+    it sends other parameters under the order's idempotency key."""
+    other = create_app(
+        make_settings(
+            database_url,
+            stripe_url,
+            checkout_success_url="https://shop.example/thanks?s={CHECKOUT_SESSION_ID}",
+        )
+    )
+    async with other.router.lifespan_context(other):
+        transport = httpx.ASGITransport(app=other)
+        async with httpx.AsyncClient(transport=transport, base_url="http://b.test") as client:
+            yield Shop(client, fake_stripe, {}, other)
+
+
+async def test_key_used_by_another_replica_is_not_a_refusal_of_the_order(
+    shop: Shop, newer_replica: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stripe's idempotency_error while another replica holds the order's session (rolling
+    deploy): 502 and the order stays payable; the next retry answers the stored session."""
+    product = await shop.product(stock=5)
+    provider = shop.app.state.provider
+    create_for_real = provider.create_checkout
+    created, store_it = asyncio.Event(), asyncio.Event()
+
+    async def pause_before_storing(request: Any) -> Any:
+        session = await create_for_real(request)  # Stripe made the session...
+        created.set()
+        await store_it.wait()  # ...and this replica has not stored it yet
+        return session
+
+    monkeypatch.setattr(provider, "create_checkout", pause_before_storing)
+    first = asyncio.create_task(post_checkout(shop, product, **{"Idempotency-Key": "k-1"}))
+    await created.wait()
+    during = await post_checkout(newer_replica, product, **{"Idempotency-Key": "k-1"})
+    store_it.set()
+    stored = await first
+    after = await post_checkout(newer_replica, product, **{"Idempotency-Key": "k-1"})
+
+    assert (during.status_code, during.json()["error"]["code"]) == (502, "provider_error")
+    assert stored.status_code == 201
+    assert (after.status_code, after.json()["session_id"]) == (201, stored.json()["session_id"])
+    order = await shop.order(stored.json()["order_id"])
+    assert (order["status"], order["cancel_reason"]) == ("pending", None)

@@ -35,6 +35,7 @@ from payments.models import ChargeType, ConfirmedVia, Order, OrderItem, OrderSta
 from payments.orders import repository
 from payments.orders.confirm import confirm_payment
 from payments.providers.base import (
+    KEY_REUSED,
     CheckoutRequest,
     CreatedCheckout,
     LineItem,
@@ -277,7 +278,12 @@ async def _create_session(
         log.error("checkout.provider_misconfigured", order_id=str(order.id), error=str(exc))
         error = exc
     except ProviderRejected as exc:
-        await _refused(database, order, exc)
+        if exc.code != KEY_REUSED:
+            await _refused(database, order, exc)
+        # The same key with other parameters: another replica (or a release with other
+        # settings) is creating or created this order's session. Not a refusal of the order;
+        # a retry finds the session once that request stored it.
+        error = exc
     log.warning("checkout.provider_failed", order_id=str(order.id), error=str(error))
     if not retryable:
         # Without an Idempotency-Key nobody can come back for this order.
@@ -297,7 +303,14 @@ async def _refused(database: Database, order: Order, error: ProviderRejected) ->
     with the same Idempotency-Key gets the same answer without asking the provider."""
     log.warning("checkout.provider_rejected", order_id=str(order.id), error=str(error))
     async with database.transaction() as session:
-        await repository.transition(
-            session, Order.id == order.id, OrderStatus.FAILED, cancel_reason=PROVIDER_REJECTED
+        failed = await repository.transition(
+            session,
+            # Never an order that has a session: a concurrent request stored it, and its
+            # buyer may be paying.
+            (Order.id == order.id) & Order.provider_session_id.is_(None),
+            OrderStatus.FAILED,
+            cancel_reason=PROVIDER_REJECTED,
         )
+    if failed is None:
+        raise ProviderError("the payment provider failed; retry with the same Idempotency-Key")
     raise CheckoutRefused(REFUSED_MESSAGE) from error

@@ -123,6 +123,11 @@ class ProviderUnavailable(Exception):
         self.code = code
 
 
+# `ProviderRejected.code` when the idempotency key was used before with other parameters:
+# another request (a replica, an older release) owns that key; it is not about the order.
+KEY_REUSED = "idempotency_key_reused"
+
+
 class ProviderRejected(Exception):
     """The provider refused the request; retrying the same request will not help."""
 

@@ -15,6 +15,7 @@ import stripe
 
 from payments import strict_json
 from payments.providers.base import (
+    KEY_REUSED,
     CheckoutRequest,
     CreatedCheckout,
     InvalidEvent,
@@ -399,6 +400,8 @@ def _translate(exc: stripe.StripeError) -> Exception:
     """Transient failures can be retried as they are; rejections cannot."""
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None) or getattr(exc, "code", None)
+    if code is None and isinstance(exc, stripe.IdempotencyError):
+        code = KEY_REUSED  # Stripe says so by the error's type (idempotency_error), no code
     status = exc.http_status or 0
     transient = (
         isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError)
