@@ -269,3 +269,33 @@ async def test_the_app_itself_will_not_start_on_a_database_never_migrated(
     with pytest.raises(Exception, match="run `payments migrate` first"):
         async with app.router.lifespan_context(app):
             pass
+
+
+def test_migrate_needs_only_the_database_url(fresh, tmp_path) -> None:
+    """A migration job carries DATABASE_URL, not the Stripe secrets the service needs."""
+    result = payments("migrate", env=bare_env(DATABASE_URL=fresh.url), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"payments: migrated a new database to revision {HEAD}"
+
+
+def test_sandbox_on_a_sqlite_file_it_cannot_open_is_one_line(tmp_path) -> None:
+    """No settings but a database in a missing folder: one line from serve, no traceback."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/no/such/folder/payments.db"
+    env = bare_env(DATABASE_URL=url, SANDBOX_PORT="0")
+
+    line = one_line_refusal(payments("serve", "--port", str(free_port()), env=env, cwd=tmp_path))
+
+    assert line.startswith("payments: cannot connect to the database sqlite+aiosqlite:///")
+
+
+def test_sandbox_on_a_postgres_database_that_does_not_exist_is_one_line(
+    pg_server, tmp_path
+) -> None:
+    """SANDBOX=true on Postgres needs its database at start (it closes orphaned orders)."""
+    name = f"payments_missing_{uuid.uuid4().hex[:8]}"
+    env = bare_env(DATABASE_URL=pg_server.database_url(name), SANDBOX="true", SANDBOX_PORT="0")
+
+    line = one_line_refusal(payments("serve", "--port", str(free_port()), env=env, cwd=tmp_path))
+
+    assert f'database "{name}" does not exist' in line

@@ -16,7 +16,13 @@ import socket
 import sys
 from typing import Literal
 
-from payments.config import Settings, SettingsError, load_settings
+from payments.config import (
+    DatabaseSettings,
+    Settings,
+    SettingsError,
+    load_database_settings,
+    load_settings,
+)
 from payments.logging import configure_logging
 from payments.migrate import (
     DatabaseUnreachable,
@@ -50,12 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         from payments.demo import run_demo
 
         return 0 if asyncio.run(run_demo(args.database_url)) else 1
+    if args.command == "migrate":
+        try:
+            return _migrate(load_database_settings())
+        except SettingsError as exc:
+            return _refuse(str(exc))
     try:
         settings = load_settings()
     except SettingsError as exc:
         return _refuse(str(exc))
-    if args.command == "migrate":
-        return _migrate(settings)
     if args.command == "seed":
         try:
             created = asyncio.run(_seed(settings))
@@ -71,7 +80,7 @@ def _refuse(*problems: str) -> int:
     return REFUSED
 
 
-def _migrate(settings: Settings) -> int:
+def _migrate(settings: DatabaseSettings) -> int:
     try:
         migrated = asyncio.run(
             upgrade(settings.database_url, connect_timeout=settings.db_connect_timeout_seconds)
@@ -201,8 +210,8 @@ async def _database_problem(settings: Settings) -> str | None:
     """Why the service must not start on its database, or None.
 
     The app checks the same at start-up (`payments.app`); here it is one line instead of
-    uvicorn's traceback. A database that cannot be reached is left to the app, which
-    starts and answers 503 until it can.
+    uvicorn's traceback. Outside the sandbox, a database that cannot be reached is left
+    to the app, which starts and answers 503 until it can.
     """
     from payments.db import Database, create_engine
     from payments.errors import DatabaseUnavailable
@@ -214,14 +223,22 @@ async def _database_problem(settings: Settings) -> str | None:
                 pass  # free now; the app takes it for as long as it runs
         except SandboxDatabaseInUse as exc:
             return str(exc)
-    if settings.migrate_on_start:
-        return None  # the app migrates it first
+    if settings.migrate_on_start:  # migrated here, so a failure is one line, not uvicorn's
+        try:
+            await upgrade(
+                settings.database_url, connect_timeout=settings.db_connect_timeout_seconds
+            )
+        except DatabaseUnreachable as exc:
+            return str(exc)
+        return None
     database = Database(create_engine(settings))
     try:
         await check_schema(database)
     except SchemaBehind as exc:
         return str(exc)
-    except DatabaseUnavailable:
+    except DatabaseUnavailable as exc:
+        if settings.sandbox:  # it closes the orders a restart orphaned: it needs the database
+            return str(DatabaseUnreachable(settings.database_url, exc.__cause__ or exc))
         return None
     finally:
         await database.dispose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AnyHttpUrl,
@@ -41,12 +41,27 @@ class SettingsError(RuntimeError):
     """Raised at start-up when the configuration is unusable; the message names the setting."""
 
 
-class Settings(BaseSettings):
+class DatabaseSettings(BaseSettings):
+    """What `payments migrate` needs: the database alone, no Stripe secrets."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     database_url: str = Field(
         DEFAULT_DATABASE_URL, description="postgresql+asyncpg://... or sqlite+aiosqlite:///file"
     )
+    # A database that is down or never answers must give callers a fast 503 (Stripe
+    # retries), never a request hanging for a minute.
+    db_connect_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("must start with postgresql+asyncpg:// (or sqlite+aiosqlite://)")
+        return value
+
+
+class Settings(DatabaseSettings):
     auto_migrate: bool | None = None  # default: on for SQLite, off for Postgres
     # Empty means "not set" (validators let it through): sandbox mode fills these in,
     # Stripe mode requires them (checked across settings in `_consistent`).
@@ -66,9 +81,6 @@ class Settings(BaseSettings):
     outbox_poll_seconds: Annotated[float, Field(gt=0)] = 5.0
     outbox_enabled: bool = True
     db_pool_size: Annotated[int, Field(ge=1)] = 10
-    # A database that is down or never answers must give callers a fast 503 (Stripe
-    # retries), never a request hanging for a minute.
-    db_connect_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
     db_command_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
     log_format: Literal["json", "console"] | None = None  # default: console on a terminal
@@ -110,13 +122,6 @@ class Settings(BaseSettings):
             }
             data.update({k: v for k, v in defaults.items() if not _plain(data.get(k))})
         return data
-
-    @field_validator("database_url")
-    @classmethod
-    def _database_url(cls, value: str) -> str:
-        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
-            raise ValueError("must start with postgresql+asyncpg:// (or sqlite+aiosqlite://)")
-        return value
 
     @field_validator("stripe_secret_key")
     @classmethod
@@ -242,14 +247,26 @@ class _GivenSettings(Settings):
         return (init_settings,)
 
 
+_S = TypeVar("_S", bound=BaseSettings)
+
+
 def load_settings(*, isolated: bool = False, **overrides: object) -> Settings:
     """Build Settings, turning pydantic's error into one that names each bad setting.
 
     `isolated` ignores the environment and `.env`, for runs that must not be
     steered by the machine they run on (`payments demo`).
     """
+    return _load(_GivenSettings if isolated else Settings, **overrides)
+
+
+def load_database_settings() -> DatabaseSettings:
+    """The database settings alone (`payments migrate`), named like `load_settings` does."""
+    return _load(DatabaseSettings)
+
+
+def _load(cls: type[_S], **overrides: object) -> _S:
     try:
-        return (_GivenSettings if isolated else Settings)(**overrides)  # type: ignore[arg-type]
+        return cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
