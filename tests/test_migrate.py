@@ -299,3 +299,13 @@ def test_sandbox_on_a_postgres_database_that_does_not_exist_is_one_line(
     line = one_line_refusal(payments("serve", "--port", str(free_port()), env=env, cwd=tmp_path))
 
     assert f'database "{name}" does not exist' in line
+
+
+def test_migrate_of_a_sqlite_file_it_cannot_open_is_one_line(tmp_path) -> None:
+    """A SQLite file in a missing folder: one line, every time (no driver thread's traceback)."""
+    env = bare_env(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/no/such/folder/payments.db")
+
+    lines = {one_line_refusal(payments("migrate", env=env, cwd=tmp_path)) for _ in range(3)}
+
+    [line] = lines
+    assert line.endswith("payments.db: unable to open database file")

@@ -13,8 +13,11 @@ import asyncio
 import errno
 import os
 import socket
+import sqlite3
 import sys
 from typing import Literal
+
+from sqlalchemy.engine import make_url
 
 from payments.config import (
     DatabaseSettings,
@@ -66,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         return _refuse(str(exc))
     if args.command == "seed":
+        if settings.uses_sqlite and (problem := _sqlite_problem(settings.database_url)):
+            return _refuse(problem)
         try:
             created = asyncio.run(_seed(settings))
         except (DatabaseUnreachable, SchemaBehind) as exc:
@@ -81,6 +86,10 @@ def _refuse(*problems: str) -> int:
 
 
 def _migrate(settings: DatabaseSettings) -> int:
+    if settings.database_url.startswith("sqlite") and (
+        problem := _sqlite_problem(settings.database_url)
+    ):
+        return _refuse(problem)
     try:
         migrated = asyncio.run(
             upgrade(settings.database_url, connect_timeout=settings.db_connect_timeout_seconds)
@@ -223,6 +232,8 @@ async def _database_problem(settings: Settings) -> str | None:
                 pass  # free now; the app takes it for as long as it runs
         except SandboxDatabaseInUse as exc:
             return str(exc)
+    if settings.uses_sqlite and (problem := _sqlite_problem(settings.database_url)):
+        return problem
     if settings.migrate_on_start:  # migrated here, so a failure is one line, not uvicorn's
         try:
             await upgrade(
@@ -242,6 +253,19 @@ async def _database_problem(settings: Settings) -> str | None:
         return None
     finally:
         await database.dispose()
+    return None
+
+
+def _sqlite_problem(database_url: str) -> str | None:
+    """Whether the SQLite file can be opened (made, if new), asked of the standard library:
+    aiosqlite's worker thread, failing on a closed event loop, would add tracebacks."""
+    path = make_url(database_url).database
+    if not path or path == ":memory:":
+        return None
+    try:
+        sqlite3.connect(path).close()
+    except sqlite3.Error as exc:
+        return str(DatabaseUnreachable(database_url, exc))
     return None
 
 
