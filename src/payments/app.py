@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # A slash redirect builds its Location from the Host header a client sends;
         # `/products/` is a 404 instead.
         redirect_slashes=False,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     # The last added runs first: HEAD becomes GET before anything else sees it, and the
     # request id wraps everything, even a 500.

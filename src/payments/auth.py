@@ -14,7 +14,7 @@ from payments.errors import Unauthorized
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer $ADMIN_API_KEY")
 
 
-def require_admin(
+async def require_admin(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

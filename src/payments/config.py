@@ -80,7 +80,7 @@ class Settings(DatabaseSettings):
     webhook_tolerance_seconds: Annotated[int, Field(gt=0)] = 300
     outbox_poll_seconds: Annotated[float, Field(gt=0)] = 5.0
     outbox_enabled: bool = True
-    db_pool_size: Annotated[int, Field(ge=1)] = 10
+    db_pool_size: Annotated[int, Field(ge=1)] = 20
     db_command_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
     log_format: Literal["json", "console"] | None = None  # default: console on a terminal

@@ -12,10 +12,12 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 import structlog
 from sqlalchemy import ColumnElement, DateTime, Interval, event, func, literal
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -33,6 +35,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
     Every wait is bounded (DB_*_TIMEOUT_SECONDS), so a database that is down or
     never answers gives callers a fast 503 instead of a hung request.
+
+    The pool keeps DB_POOL_SIZE connections and opens no overflow: under a burst,
+    requests queue for a connection (up to DB_POOL_TIMEOUT_SECONDS) instead of
+    opening and closing extra ones, which costs more than the wait. No pre-ping
+    round trip before each checkout: a connection found dead when used is
+    discarded, the pool with it (SQLAlchemy invalidates the connections opened
+    before), and that one request gets a 503 that the provider retries.
     """
     if settings.uses_sqlite:
         return _sqlite_engine(settings)
@@ -40,9 +49,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         settings.database_url,
         hide_parameters=True,  # errors must not carry customer data into logs
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        max_overflow=0,
         pool_timeout=settings.db_pool_timeout_seconds,
-        pool_pre_ping=True,
         connect_args={
             "timeout": settings.db_connect_timeout_seconds,  # TCP connect and handshake
             "command_timeout": settings.db_command_timeout_seconds,  # every statement
@@ -118,8 +126,52 @@ class Database:
                 await _connect(session)
                 yield session
 
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection's own asyncpg connection, outside any transaction (Postgres).
+
+        For the statements that are a whole transaction on their own (see
+        `orders.paid_at_once`): one round trip, with no BEGIN or COMMIT around it and
+        no ORM in between. Raises DatabaseUnavailable as `transaction` does; a
+        connection lost here is discarded with the whole pool, since after a restart of
+        the database every pooled connection is dead.
+        """
+        connection = await _checkout(self.engine)
+        try:
+            driver = (await connection.get_raw_connection()).driver_connection
+            yield driver
+        except _CONNECTION_LOST as exc:
+            await connection.invalidate()
+            await self.engine.dispose(close=False)
+            raise _unavailable(exc) from exc
+        finally:
+            await connection.close()
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# What asyncpg raises when the connection, not the statement, failed: the socket closed
+# or timed out (OSError, TimeoutError), the connection is unusable (InterfaceError), the
+# connection failed (class 08), or the server is shutting down or cancelled us (class 57).
+_CONNECTION_LOST = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
+async def _checkout(engine: AsyncEngine) -> AsyncConnection:
+    """A connection from the pool; failing to get one is an outage (see `_connect`)."""
+    try:
+        return await engine.connect()
+    except (SQLAlchemyError, OSError) as exc:
+        raise _unavailable(exc) from exc
 
 
 async def _connect(session: AsyncSession) -> None:

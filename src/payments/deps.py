@@ -1,4 +1,8 @@
-"""Dependencies built once in the app's lifespan and handed to routes."""
+"""Dependencies built once in the app's lifespan and handed to routes.
+
+They are `async def` so FastAPI calls them on the event loop: a plain `def` would cost a
+thread-pool hop each, on every request.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,17 @@ from payments.db import Database
 from payments.providers.base import PaymentProvider
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_provider(request: Request) -> PaymentProvider:
+async def get_provider(request: Request) -> PaymentProvider:
     provider: PaymentProvider = request.app.state.provider
     return provider
 

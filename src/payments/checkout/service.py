@@ -32,7 +32,7 @@ from payments.errors import (
     UnknownProduct,
 )
 from payments.models import ChargeType, ConfirmedVia, Order, OrderItem, OrderStatus, Product, Seller
-from payments.orders import repository
+from payments.orders import paid_at_once, repository
 from payments.orders.confirm import confirm_payment
 from payments.providers.base import (
     KEY_REUSED,
@@ -128,6 +128,9 @@ async def _confirm_from_provider(
     except ProviderUnavailable as exc:
         log.warning("checkout.verify_failed", order_id=str(order.id), error=str(exc))
         raise ProviderError("could not reach the payment provider; try again") from exc
+    done = await paid_at_once.confirm_paid(database, signal, via=ConfirmedVia.VERIFY)
+    if done.status is not None:
+        return done.status
     async with database.transaction() as session:
         result = await confirm_payment(session, signal, via=ConfirmedVia.VERIFY)
     return result.status

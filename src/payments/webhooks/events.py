@@ -1,10 +1,15 @@
-"""Webhook events: apply each one through confirm_payment and record it once.
+"""Webhook events: record each one once, first, and apply it through confirm_payment.
 
-The event is applied and its id inserted (primary key, ON CONFLICT DO NOTHING)
-in one transaction. Applying is idempotent, so a redelivery changes nothing and
-is then reported as a duplicate; a failure rolls both back, and the provider
-retries. Concurrent deliveries of one event meet at the order's row lock and
-at the primary key: only one of them changes anything.
+The event id is inserted first (primary key, ON CONFLICT DO NOTHING), so a
+redelivery costs one statement and changes nothing; the event is applied and its
+outcome stored in the same transaction, so a failure rolls both back and the
+provider retries. Concurrent deliveries of one event meet at the primary key (the
+second insert waits for the first transaction, then does nothing) or, on the
+one-statement path, at the order's row lock: only one of them changes anything.
+
+A payment for an order that allows it, the common case, and its redeliveries,
+take one round trip on Postgres (`orders.paid_at_once`); everything else, and
+SQLite, takes the general path.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ from __future__ import annotations
 from enum import StrEnum
 
 import structlog
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db import Database, insert_for
 from payments.models import ConfirmedVia, WebhookEvent
-from payments.orders.confirm import confirm_payment
+from payments.orders import paid_at_once
+from payments.orders.confirm import Result, confirm_payment
 from payments.providers.base import ProviderEvent
 
 log = structlog.get_logger(__name__)
@@ -45,16 +52,40 @@ async def handle_event(
 ) -> str:
     """Apply a verified event once and record it; returns what happened to it."""
     ignored = _ignore_reason(event, endpoint, livemode)
+    if ignored is None:
+        outcome = await _paid_at_once(database, event, provider, endpoint)
+        if outcome is not None:
+            return outcome
     async with database.transaction() as session:
-        if ignored is not None or event.signal is None:
-            outcome: str = ignored or Ignored.UNHANDLED_TYPE
-        else:
-            outcome = (
-                await confirm_payment(session, event.signal, via=ConfirmedVia.WEBHOOK)
-            ).result
-        if not await _record(session, event, provider, endpoint, outcome):
+        if not await _record(session, event, provider, endpoint):
             log.info("webhook.duplicate", event_id=event.id, type=event.type)
             return DUPLICATE
+        if ignored is not None or event.signal is None:
+            outcome = ignored or Ignored.UNHANDLED_TYPE
+        else:
+            confirmed = await confirm_payment(session, event.signal, via=ConfirmedVia.WEBHOOK)
+            outcome = confirmed.result
+        await _store_outcome(session, event, provider, outcome)
+    log.info("webhook.processed", event_id=event.id, type=event.type, outcome=outcome)
+    return outcome
+
+
+async def _paid_at_once(
+    database: Database, event: ProviderEvent, provider: str, endpoint: Endpoint
+) -> str | None:
+    """The common case in one round trip (Postgres); None when the general path must decide."""
+    if event.signal is None:
+        return None
+    record = paid_at_once.EventToRecord(provider, event.id, endpoint, event.type, event.livemode)
+    done = await paid_at_once.confirm_paid(
+        database, event.signal, via=ConfirmedVia.WEBHOOK, event=record
+    )
+    if done.duplicate:
+        log.info("webhook.duplicate", event_id=event.id, type=event.type)
+        return DUPLICATE
+    if done.order_id is None:
+        return None
+    outcome = Result.PAID if done.paid_now else Result.ALREADY_PROCESSED
     log.info("webhook.processed", event_id=event.id, type=event.type, outcome=outcome)
     return outcome
 
@@ -75,9 +106,10 @@ def _ignore_reason(event: ProviderEvent, endpoint: Endpoint, livemode: bool) -> 
 
 
 async def _record(
-    session: AsyncSession, event: ProviderEvent, provider: str, endpoint: Endpoint, outcome: str
+    session: AsyncSession, event: ProviderEvent, provider: str, endpoint: Endpoint
 ) -> bool:
-    """Insert the event id; False if it was there already. Only one delivery wins."""
+    """Insert the event id; False if it was there already. Only one delivery wins: a
+    concurrent one waits here for the first to commit, then finds it."""
     inserted = await session.execute(
         insert_for(session)(WebhookEvent)
         .values(
@@ -87,9 +119,25 @@ async def _record(
             type=event.type,
             account=event.account,
             livemode=event.livemode,
-            outcome=outcome,
+            outcome=_APPLYING,
         )
         .on_conflict_do_nothing(index_elements=["provider", "event_id"])
         .returning(WebhookEvent.event_id)
     )
     return inserted.scalar_one_or_none() is not None
+
+
+# The outcome of an event being applied in the transaction that inserted it; never
+# committed, since the same transaction stores the real one.
+_APPLYING = "applying"
+
+
+async def _store_outcome(
+    session: AsyncSession, event: ProviderEvent, provider: str, outcome: str
+) -> None:
+    await session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.provider == provider, WebhookEvent.event_id == event.id)
+        .values(outcome=outcome)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,178 @@
+"""confirm_payment's common case in one round trip: a payment its order's rules allow.
+
+Most signals a busy service gets are "paid" for a pending order, or the same event
+again. On Postgres these run as ONE statement, without BEGIN or COMMIT: a statement
+is atomic on its own, so it changes all of the below or nothing. It does what the
+general path (`confirm.confirm_payment` in a transaction, the event recorded
+first) does in these cases, in the same lock order (the order's row, then its
+products in id order), so the two paths never deadlock each other:
+
+1. `seen`: the event id is recorded already: a duplicate, nothing else runs.
+2. `target`: lock the order the checkout belongs to (its account too) if the
+   payment is one its rules allow (`repository.accepts_payment`: its currency;
+   its total, or up to it with promotion codes) and it is unpaid (`states.UNPAID`).
+3. `stock`: lock its limited products in id order.
+4. `paid`: move it to paid, only if every one of them has the stock it needs.
+5. `taken`: take that stock, guarded by `stock >= quantity` all the same (and the
+   table's CHECK behind it).
+6. `settled`: or a payment its rules allow settled it before (verify came first):
+   nothing changes.
+7. `recorded`: the event id, with what it did.
+
+Anything else (the stock ran out, a payment the rules refuse, an unknown
+checkout, another delivery of the same event holding the order) changes nothing
+here and the answer is None: the caller takes the general path, which handles
+every case. tests/orders/test_paid_at_once.py holds the two paths to the same result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import structlog
+
+from payments.db import Database
+from payments.models import ConfirmedVia, OrderStatus
+from payments.orders.states import UNPAID
+from payments.providers.base import Outcome, PaymentSignal
+
+log = structlog.get_logger(__name__)
+
+# Built once at import from the one definition of the states (states.UNPAID).
+_UNPAID = ", ".join(f"'{status.value}'" for status in sorted(UNPAID))
+
+# $1 checkout session, $2 its account, $3 currency, $4 amount paid, $5 payment id, $6 via;
+# with an event: $7 provider, $8 event id, $9 endpoint, $10 type, $11 livemode.
+_ORDER = """
+    FROM orders
+    WHERE provider_session_id = $1::text
+      AND provider_account IS NOT DISTINCT FROM $2::text
+      AND currency = $3::text
+      AND (amount_total = $4::bigint OR (allow_promotion_codes AND amount_total >= $4::bigint))
+"""
+
+# The f-strings below join constants of this module; every value is a bound parameter.
+_PAY = f"""
+target AS MATERIALIZED (
+    SELECT id {_ORDER} AND status IN ({_UNPAID}) AND NOT EXISTS (SELECT FROM seen)
+    FOR UPDATE
+),
+stock AS MATERIALIZED (
+    SELECT p.id, p.stock, i.quantity
+    FROM products p JOIN order_items i ON i.product_id = p.id
+    WHERE i.order_id = (SELECT id FROM target) AND p.stock IS NOT NULL
+    ORDER BY p.id
+    FOR UPDATE OF p
+),
+paid AS (
+    UPDATE orders
+    SET status = '{OrderStatus.PAID.value}', amount_paid = $4::bigint,
+        provider_payment_id = $5::text, confirmed_via = $6::text,
+        paid_at = now(), updated_at = now(), cancel_reason = NULL
+    WHERE id = (SELECT id FROM target) AND status IN ({_UNPAID})
+      AND NOT EXISTS (SELECT FROM stock WHERE stock < quantity)
+    RETURNING id
+),
+taken AS (
+    UPDATE products p SET stock = p.stock - s.quantity
+    FROM stock s
+    WHERE p.id = s.id AND p.stock >= s.quantity AND EXISTS (SELECT FROM paid)
+    RETURNING p.id
+),
+settled AS (
+    SELECT id, status {_ORDER} AND status NOT IN ({_UNPAID}) AND NOT EXISTS (SELECT FROM seen)
+)"""  # noqa: S608
+
+_ANSWER = """
+SELECT (SELECT outcome FROM seen) AS seen,
+       (SELECT id FROM paid) AS paid,
+       (SELECT id FROM settled) AS settled,
+       (SELECT status FROM settled) AS settled_status
+"""
+
+WITH_EVENT = f"""
+WITH seen AS (
+    SELECT outcome FROM webhook_events WHERE provider = $7::text AND event_id = $8::text
+),
+{_PAY},
+recorded AS (
+    INSERT INTO webhook_events (provider, event_id, endpoint, type, account, livemode, outcome)
+    SELECT $7::text, $8::text, $9::text, $10::text, $2::text, $11::boolean, outcome
+    FROM (SELECT 'paid' AS outcome FROM paid
+          UNION ALL SELECT 'already_processed' FROM settled) AS done
+    ON CONFLICT DO NOTHING
+)
+{_ANSWER}"""  # noqa: S608
+
+WITHOUT_EVENT = f"""
+WITH seen AS (SELECT NULL::text AS outcome WHERE false),
+{_PAY}
+{_ANSWER}"""
+
+
+@dataclass(frozen=True)
+class EventToRecord:
+    """The webhook event a signal came in, recorded with what it did (`webhook_events`)."""
+
+    provider: str
+    event_id: str
+    endpoint: str
+    type: str
+    livemode: bool
+
+
+@dataclass(frozen=True)
+class AtOnce:
+    """What the statement did: a duplicate event, or the order's status and whether it was
+    this payment that paid it; None for both when the general path must decide."""
+
+    duplicate: bool = False
+    order_id: uuid.UUID | None = None
+    status: OrderStatus | None = None
+    paid_now: bool = False
+
+
+NOT_DECIDED = AtOnce()
+
+
+async def confirm_paid(
+    database: Database,
+    signal: PaymentSignal,
+    *,
+    via: ConfirmedVia,
+    event: EventToRecord | None = None,
+) -> AtOnce:
+    """Run the one statement (see the module's docstring) if it can decide this signal:
+    on Postgres, for a payment; otherwise, NOT_DECIDED at once."""
+    if not (database.is_postgres and _is_payment(signal)):
+        return NOT_DECIDED
+    values: tuple[object, ...] = (
+        signal.session_id,
+        signal.account,
+        signal.currency,
+        signal.amount_paid,
+        signal.payment_id,
+        via.value,
+    )
+    if event is not None:
+        values += (event.provider, event.event_id, event.endpoint, event.type, event.livemode)
+    async with database.driver_connection() as connection:
+        row = await connection.fetchrow(WITHOUT_EVENT if event is None else WITH_EVENT, *values)
+    if row["seen"] is not None:
+        return AtOnce(duplicate=True)
+    if row["paid"] is not None:
+        log.info("payment.confirmed", order_id=str(row["paid"]), via=via)
+        return AtOnce(order_id=row["paid"], status=OrderStatus.PAID, paid_now=True)
+    if row["settled"] is not None:
+        return AtOnce(order_id=row["settled"], status=OrderStatus(row["settled_status"]))
+    return NOT_DECIDED
+
+
+def _is_payment(signal: PaymentSignal) -> bool:
+    return (
+        signal.outcome is Outcome.PAID
+        and signal.currency is not None
+        and signal.amount_paid is not None
+        and signal.amount_paid >= 0
+    )
