@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from payments.config import Settings
-from payments.errors import DatabaseUnavailable
+from payments.errors import DatabaseBusy, DatabaseUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -144,6 +144,8 @@ class Database:
         try:
             driver = (await connection.get_raw_connection()).driver_connection
             yield driver
+        except asyncpg.TransactionRollbackError as exc:
+            raise _busy(exc) from exc
         except _CONNECTION_LOST as exc:
             await connection.invalidate()
             await self.engine.dispose(close=False)
@@ -196,11 +198,24 @@ def _outage_is_unavailable() -> Iterator[None]:
     try:
         yield
     except DBAPIError as exc:
+        if _undone_by_database(getattr(exc.orig, "sqlstate", None)):
+            raise _busy(exc) from exc
         if not exc.connection_invalidated:
             raise
         raise _unavailable(exc) from exc
     except OSError as exc:  # TimeoutError is one
         raise _unavailable(exc) from exc
+
+
+def _undone_by_database(sqlstate: object) -> bool:
+    """Class 40: a deadlock or serialization conflict the database broke by undoing us."""
+    return isinstance(sqlstate, str) and sqlstate.startswith("40")
+
+
+def _busy(exc: BaseException) -> DatabaseBusy:
+    sqlstate = getattr(getattr(exc, "orig", exc), "sqlstate", None)
+    log.warning("database.conflict", error=type(exc).__name__, sqlstate=sqlstate)
+    return DatabaseBusy()
 
 
 def _unavailable(exc: BaseException) -> DatabaseUnavailable:

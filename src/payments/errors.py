@@ -189,6 +189,18 @@ class DatabaseUnavailable(ServiceUnavailable):
         super().__init__("the database is unavailable; retry later", headers={"Retry-After": "5"})
 
 
+class DatabaseBusy(ServiceUnavailable):
+    """The database undid the request's transaction to break a deadlock or a serialization
+    conflict with a concurrent one (SQLSTATE class 40): nothing was committed and the same
+    request, retried, goes through."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the request met a concurrent one in the database and was undone; retry",
+            headers={"Retry-After": "1"},
+        )
+
+
 def responses(*errors: type[PaymentsError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for a route: each status with the exact codes it can carry.
 

@@ -1,0 +1,96 @@
+"""A webhook whose transaction the database undoes to break a deadlock: 503, retried, once.
+
+Postgres breaks a deadlock by undoing one of the transactions (SQLSTATE 40P01).
+Nothing of it was committed, so the right answer is the one Stripe retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from tests.conftest import Shop, wait_until
+
+
+async def waiting_for_a_lock(db: asyncpg.Connection) -> bool:
+    """Some other session of this database waits for a row lock."""
+    waiting = await db.fetchval(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    return bool(waiting)
+
+
+async def test_webhook_undone_to_break_a_deadlock_is_retried_and_applied_once(
+    shop: Shop, db, database_url: str
+) -> None:
+    product = await shop.product(stock=3)
+    checkout = await shop.checkout(product)
+    shop.fake.complete_session(checkout["session_id"], outcome="paid")
+    event = shop.fake.last_event("checkout.session.completed")
+    other = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        async with other.transaction():
+            # The service's backend must be the one that detects the deadlock (its
+            # timer fires after 1 s), so this one waits longer before checking.
+            await other.execute("SET LOCAL deadlock_timeout = '20s'")
+            await other.execute("SELECT 1 FROM products WHERE id = $1 FOR UPDATE", product["id"])
+            delivery = asyncio.create_task(shop.deliver(event))
+            await wait_until(lambda: waiting_for_a_lock(db))  # it holds the order, wants the stock
+            await other.execute(
+                "UPDATE orders SET updated_at = now() WHERE id = $1", checkout["order_id"]
+            )
+            undone = await delivery
+    finally:
+        await other.close()
+
+    retried = await shop.deliver(event)
+
+    assert undone.status_code == 503
+    assert undone.json()["error"]["code"] == "service_unavailable"
+    assert undone.headers["retry-after"] == "1"
+    assert retried.json()["outcome"] == "paid"
+    assert await shop.stock(product) == 2
+    order = await shop.order(checkout["order_id"])
+    assert order["status"] == "paid"
+
+
+async def test_general_path_undone_to_break_a_deadlock_is_retried_and_applied_once(
+    shop: Shop, db, database_url: str
+) -> None:
+    """The same through the general path (here: an async payment still processing)."""
+    product = await shop.product(stock=3)
+    checkout = await shop.checkout(product)
+    shop.fake.complete_session(checkout["session_id"], outcome="async")
+    event = shop.fake.last_event("checkout.session.completed")
+    other = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        transaction = other.transaction()
+        await transaction.start()
+        await other.execute("SET LOCAL deadlock_timeout = '20s'")
+        await other.execute(
+            "UPDATE orders SET updated_at = now() WHERE id = $1", checkout["order_id"]
+        )
+        delivery = asyncio.create_task(shop.deliver(event))
+        await wait_until(lambda: waiting_for_a_lock(db))  # it recorded the event, wants the order
+        inserting = asyncio.create_task(
+            other.execute(
+                "INSERT INTO webhook_events (provider, event_id, endpoint, type, livemode,"
+                " outcome) VALUES ('stripe', $1, 'platform', 'x', false, 'x')",
+                event["id"],
+            )
+        )
+        undone = await delivery
+        await inserting
+        await transaction.rollback()
+    finally:
+        await other.close()
+
+    retried = await shop.deliver(event)
+
+    assert undone.status_code == 503
+    assert undone.headers["retry-after"] == "1"
+    assert retried.json()["outcome"] == "processing"
+    order = await shop.order(checkout["order_id"])
+    assert order["status"] == "processing"
