@@ -34,6 +34,7 @@ from payments.sandbox_mode import (
     running_sandbox,
 )
 from payments.seed import seed_demo_catalog
+from payments.webhooks.routes import WebhookEndpoints
 from payments.webhooks.routes import router as webhooks_router
 
 log = structlog.get_logger(__name__)
@@ -65,7 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     # The last added runs first: HEAD becomes GET before anything else sees it, and the
-    # request id wraps everything, even a 500.
+    # request id wraps everything, even a 500. The webhooks are served innermost, inside
+    # the body limit, before the framework's own layers (see webhooks.routes).
+    app.add_middleware(WebhookEndpoints)
     app.add_middleware(BodyLimitMiddleware)
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
