@@ -194,7 +194,7 @@ def part_service(dbs: Databases, sizes: Sizes, workers: int) -> list[Row]:
 def part_db_limit(dbs: Databases, sizes: Sizes) -> list[Row]:
     """B: the one statement per event over an asyncpg pool, in a process of its own."""
     with prepared(dbs, "B", sizes.warmup, sizes.fast_orders) as p:
-        params = [_paid(order).args() for order in p.warm + p.timed]
+        params = [paid_args(order).args() for order in p.warm + p.timed]
         with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
             path = Path(tmp) / "params.json"
             path.write_text(json.dumps(params))
@@ -212,7 +212,8 @@ def part_db_limit(dbs: Databases, sizes: Sizes) -> list[Row]:
     return [Row("B", "B   one statement, asyncpg pool, no HTTP", result, True)]
 
 
-def _paid(order: orders.Order) -> Paid:
+def paid_args(order: orders.Order) -> Paid:
+    """What the order's completed event asks of the one statement (B has no HTTP)."""
     return Paid(
         event_id=order.event_id,
         endpoint="connect" if order.account else "platform",

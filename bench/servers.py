@@ -46,13 +46,16 @@ def unused_url() -> str:
 
 
 @contextmanager
-def payments_serve(database_url: str, *, workers: int, stripe_api_base: str) -> Iterator[int]:
-    """`payments serve --workers N` until the block ends; yields its port."""
+def payments_serve(
+    database_url: str, *, workers: int, stripe_api_base: str, **settings: str
+) -> Iterator[int]:
+    """`payments serve --workers N` until the block ends; yields its port. `settings`
+    add to or override `service_env`'s (bench/explain.py turns the outbox off)."""
     port = free_port()
     command = [sys.executable, "-m", "payments.cli", "serve", "--port", str(port)]
     with _process(
         [*command, "--workers", str(workers)],
-        service_env(database_url, stripe_api_base),
+        {**service_env(database_url, stripe_api_base), **settings},
         port,
         f"payments-serve-{workers}w",
     ):
