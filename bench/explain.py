@@ -62,7 +62,7 @@ async def _setup(db: BenchDatabase) -> list[orders.Order]:
         await orders.insert_catalog(conn, catalog, batch)
         await orders.fill_history(conn, STORED_ORDERS)
         await orders.insert_orders(conn, batch)
-        await conn.execute("ANALYZE")
+        await orders.settle(conn)
     finally:
         await conn.close()
     return batch
