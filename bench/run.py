@@ -60,7 +60,7 @@ class Sizes:
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls("quick", 16, 100, 100, 300, 100.0, 1.0, (1_000, 2_000), 100, 40)
+        return cls("quick", 16, 60, 100, 300, 100.0, 1.0, (1_000, 2_000), 60, 30)
 
 
 class Failed(RuntimeError):
