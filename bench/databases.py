@@ -13,6 +13,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,14 +84,17 @@ async def _copy(server: PostgresServer, template: str, name: str) -> None:
 
 
 def migrate(database_url: str) -> None:
-    """Run `payments migrate` on `database_url`, as a separate process."""
-    done = subprocess.run(
-        [sys.executable, "-m", "payments.cli", "migrate"],
-        env=bare_env(DATABASE_URL=database_url),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """Run `payments migrate` on `database_url`, as a separate process (from an empty
+    directory: a developer's .env in the checkout must not steer it)."""
+    with tempfile.TemporaryDirectory(prefix="bench-migrate-") as home:
+        done = subprocess.run(
+            [sys.executable, "-m", "payments.cli", "migrate"],
+            env=bare_env(DATABASE_URL=database_url),
+            cwd=home,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     if done.returncode != 0:
         raise MigrateFailed(f"payments migrate failed ({done.returncode}): {done.stderr.strip()}")

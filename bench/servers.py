@@ -53,11 +53,16 @@ def payments_serve(
     add to or override `service_env`'s (bench/explain.py turns the outbox off)."""
     port = free_port()
     command = [sys.executable, "-m", "payments.cli", "serve", "--port", str(port)]
-    with _process(
-        [*command, "--workers", str(workers)],
-        {**service_env(database_url, stripe_api_base), **settings},
-        port,
-        f"payments-serve-{workers}w",
+    # An empty working directory: a developer's .env in the checkout must not steer it.
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-serve-") as home,
+        _process(
+            [*command, "--workers", str(workers)],
+            {**service_env(database_url, stripe_api_base), **settings},
+            port,
+            f"payments-serve-{workers}w",
+            cwd=Path(home),
+        ),
     ):
         yield port
 
@@ -105,11 +110,17 @@ def sandbox_stripe() -> Iterator[str]:
 
 @contextmanager
 def _process(
-    command: list[str], env: dict[str, str], port: int, name: str, *, any_answer: bool = False
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    name: str,
+    *,
+    any_answer: bool = False,
+    cwd: Path | None = None,
 ) -> Iterator[None]:
     with tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log") as log:
         proc = subprocess.Popen(  # noqa: S603 (our own commands, no shell)
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=_root()
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd or _root()
         )
         try:
             url = f"http://127.0.0.1:{port}" + ("/" if any_answer else "/readyz")
