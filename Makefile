@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST = 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run demo migrate test lint fmt wheel-check mutation
+.PHONY: install run demo migrate test lint fmt wheel-check mutation bench bench-explain
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -33,14 +33,23 @@ test: install  ## the whole suite, against real PostgreSQL (found or started on 
 wheel-check: install  ## build the wheel, install it in a fresh venv, migrate and serve it
 	$(BIN)/python scripts/wheel_check.py
 
+# The benchmark (bench/README.md): one table from one run on this machine, 3-6 minutes.
+# `make bench BENCH_QUICK=1` runs every part tiny (under a minute; tests/test_bench.py).
+bench: install  ## the service against the limits of this machine, checked for correctness
+	$(BIN)/python -m bench.run
+
+bench-explain: install  ## EXPLAIN of each statement the webhook path runs (for bench/README.md)
+	$(BIN)/python -m bench.explain
+
 lint: install
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/ruff format --check src tests scripts bench
 	$(BIN)/mypy
+	$(BIN)/mypy bench
 
 fmt: install
-	$(BIN)/ruff format src tests scripts
-	$(BIN)/ruff check --fix src tests scripts
+	$(BIN)/ruff format src tests scripts bench
+	$(BIN)/ruff check --fix src tests scripts bench
 
 # Mutation testing of the money-critical code ([tool.mutmut] in pyproject.toml): slow, so
 # not part of `make test` or CI. MUTANTS narrows it (e.g. MUTANTS='payments.outbox.*');
