@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from bench.one_statement import SQL, outcome
-from bench.stats import summarize
+from bench.stats import MachineClock, summarize
 
 
 async def _run(
@@ -50,11 +50,17 @@ async def _run(
     return latencies, outcomes, failures, time.perf_counter() - start
 
 
+async def _timed(pool: asyncpg.Pool, params: list[list[Any]], concurrency: int) -> Any:
+    machine = MachineClock()
+    latencies, outcomes, failures, seconds = await _run(pool, params, concurrency)
+    return summarize(latencies, seconds, dict(outcomes), failures, machine.busy_percent())
+
+
 async def measure(url: str, params: list[list[Any]], warmup: int, concurrency: int) -> Any:
     async with asyncpg.create_pool(url, min_size=concurrency, max_size=concurrency) as pool:
         await _run(pool, params[:warmup], concurrency)  # prepares the statement everywhere
-        latencies, outcomes, failures, seconds = await _run(pool, params[warmup:], concurrency)
-    return summarize(latencies, seconds, dict(outcomes), failures).to_json()
+        result = await _timed(pool, params[warmup:], concurrency)
+    return result.to_json()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.stats import summarize
+from bench.stats import MachineClock, summarize
 
 _LENGTH = struct.Struct("!I")
 
@@ -142,10 +142,12 @@ async def run_pass(
     # Connections are opened before the clock starts: connecting is not what is measured.
     await asyncio.gather(*(event.wait() for event in opened))
     work.start = time.perf_counter()
+    machine = MachineClock()
     go.set()
     await asyncio.gather(*tasks)
     seconds = time.perf_counter() - work.start
-    return summarize(work.latencies, seconds, dict(work.outcomes), work.failures).to_json()
+    busy = machine.busy_percent()
+    return summarize(work.latencies, seconds, dict(work.outcomes), work.failures, busy).to_json()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,19 +92,19 @@ def targets(smallest: str, largest: str) -> list[Target]:
 def table(title: str, rows: list[Row], growth: tuple[str, str]) -> str:
     """The whole report as text; `growth` names the smallest and largest levels ("1k", "100k")."""
     head = f"{'part':<52}{'events':>8}{'secs':>8}{'events/s':>10}"
-    head += f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}  checks"
+    head += f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'cpu %':>7}  checks"
     lines = [title, "", head, "-" * len(head)]
     for row in rows:
         check = "ok" if row.ok else "FAILED"
         r = row.result
         if r is None:
             lines.append(
-                f"{row.label:<52}{'-':>8}{'-':>8}{'-':>10}{'-':>9}{'-':>9}{'-':>9}  {check}"
+                f"{row.label:<52}{'-':>8}{'-':>8}{'-':>10}{'-':>9}{'-':>9}{'-':>9}{'-':>7}  {check}"
             )
             continue
         lines.append(
             f"{row.label:<52}{r.count:>8}{r.seconds:>8.1f}{r.rate:>10.0f}"
-            f"{r.p50_ms:>9.1f}{r.p95_ms:>9.1f}{r.p99_ms:>9.1f}  {check}"
+            f"{r.p50_ms:>9.1f}{r.p95_ms:>9.1f}{r.p99_ms:>9.1f}{_busy(r):>7}  {check}"
         )
     results = {row.key: row.result for row in rows if row.result is not None and row.ok}
     lines += ["-" * len(head), f"{'ratio / target':<52}{'value':>10}  {'target':<18}verdict"]
@@ -119,3 +119,7 @@ def table(title: str, rows: list[Row], growth: tuple[str, str]) -> str:
             )
         lines.append(f"{target.name:<52}{shown:>10}  {target.rule:<18}{verdict}")
     return "\n".join(lines)
+
+
+def _busy(result: PassResult) -> str:
+    return "-" if result.machine_busy is None else f"{result.machine_busy:.0f}"

@@ -56,7 +56,7 @@ class Sizes:
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls("full", 64, 3000, 2000, 8000, 100.0, 10.0, (1_000, 10_000, 100_000), 2000, 500)
+        return cls("full", 64, 8000, 2000, 8000, 100.0, 10.0, (1_000, 10_000, 100_000), 4000, 500)
 
     @classmethod
     def quick(cls) -> Sizes:

@@ -24,6 +24,10 @@ class PassResult:
     max_ms: float
     outcomes: dict[str, int]
     failures: list[str] = field(default_factory=list)
+    # Share of the machine's CPU (all cores, every process) busy during the pass, 0-100;
+    # None where /proc/stat cannot be read. Near 100, the machine is the limit, not the
+    # process measured: service, Postgres and the generator share its cores.
+    machine_busy: float | None = None
 
     @property
     def rate(self) -> float:
@@ -46,11 +50,37 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[rank - 1]
 
 
+class MachineClock:
+    """Busy and total CPU time of the whole machine, from /proc/stat (Linux)."""
+
+    def __init__(self) -> None:
+        self.start = _cpu_times()
+
+    def busy_percent(self) -> float | None:
+        end = _cpu_times()
+        if self.start is None or end is None:
+            return None
+        busy, total = end[0] - self.start[0], end[1] - self.start[1]
+        return 100.0 * busy / total if total > 0 else None
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies since boot: busy is all but idle and iowait."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
 def summarize(
     latencies_s: list[float],
     seconds: float,
     outcomes: dict[str, int],
     failures: list[str],
+    machine_busy: float | None = None,
 ) -> PassResult:
     """Fold per-request latencies (seconds) into a PassResult."""
     ms = sorted(x * 1000 for x in latencies_s)
@@ -63,4 +93,5 @@ def summarize(
         max_ms=ms[-1] if ms else 0.0,
         outcomes=dict(sorted(outcomes.items())),
         failures=failures[:5],
+        machine_busy=machine_busy,
     )
