@@ -136,29 +136,41 @@ class Database:
 
         For the statements that are a whole transaction on their own (see
         `orders.paid_at_once`): one round trip, with no BEGIN or COMMIT around it and
-        no ORM in between. Raises DatabaseUnavailable as `transaction` does; a
-        connection lost here is discarded with the whole pool, since after a restart of
-        the database every pooled connection is dead.
+        no ORM in between. Raises DatabaseUnavailable (or DatabaseBusy) as
+        `transaction` does. Only a connection known to be clean goes back to the pool.
         """
         connection = await _checkout(self.engine)
         try:
             yield connection.driver_connection
         except asyncpg.TransactionRollbackError as exc:
+            connection.close()
             raise _busy(exc) from exc
+        except TimeoutError as exc:  # DB_COMMAND_TIMEOUT_SECONDS: this connection only
+            connection.invalidate()
+            raise _unavailable(exc) from exc
         except _CONNECTION_LOST as exc:
+            # After a restart of the database every pooled connection is dead: start anew.
             connection.invalidate()
             await self.engine.dispose(close=False)
             raise _unavailable(exc) from exc
-        finally:
+        except asyncpg.PostgresError:  # the statement failed; the connection is fine
+            connection.close()
+            raise
+        except BaseException:
+            # Anything else, cancellation included, may have left a statement half-way on
+            # the connection: it never goes back to the pool.
+            connection.invalidate()
+            raise
+        else:
             connection.close()  # back to the pool: no transaction is open, so no round trip
 
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
-# What asyncpg raises when the connection, not the statement, failed: the socket closed
-# or timed out (OSError, TimeoutError), the connection is unusable (InterfaceError), the
-# connection failed (class 08), or the server is shutting down or cancelled us (class 57).
+# What asyncpg raises when the connection, not the statement, failed: the socket failed
+# (OSError), the connection is unusable (InterfaceError), the connection failed (class
+# 08), or the server is shutting down or cancelled us (class 57).
 _CONNECTION_LOST = (
     OSError,
     asyncpg.InterfaceError,

@@ -9,8 +9,15 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import pytest
 
 from tests.conftest import Shop, wait_until
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, int]:
+    """One pooled connection: a request gets the very connection the one before used."""
+    return {"db_pool_size": 1}
 
 
 async def waiting_for_a_lock(db: asyncpg.Connection) -> bool:
@@ -94,3 +101,36 @@ async def test_general_path_undone_to_break_a_deadlock_is_retried_and_applied_on
     assert retried.json()["outcome"] == "processing"
     order = await shop.order(checkout["order_id"])
     assert order["status"] == "processing"
+
+
+async def test_delivery_cancelled_mid_statement_leaves_no_broken_connection(
+    app, shop: Shop, db, database_url: str
+) -> None:
+    """A request cancelled while its statement waits (the server stopping) must not hand a
+    connection with a statement still running to the next request. The statement itself
+    may still commit (it was sent): then the redelivery is a duplicate, and either way
+    the order is paid once."""
+    product = await shop.product(stock=3)
+    first, second = await shop.checkout(product), await shop.checkout(product)
+    for checkout in (first, second):
+        shop.fake.complete_session(checkout["session_id"], outcome="paid")
+    waiting, later = shop.fake.events("checkout.session.completed")[-2:]
+    other = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        async with other.transaction():
+            await other.execute("SELECT 1 FROM products WHERE id = $1 FOR UPDATE", product["id"])
+            delivery = asyncio.create_task(shop.deliver(waiting))
+            await wait_until(lambda: waiting_for_a_lock(db))
+            delivery.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await delivery
+    finally:
+        await other.close()
+
+    answers = [await shop.deliver(event) for event in (later, waiting)]
+
+    assert answers[0].json()["outcome"] == "paid"
+    assert answers[1].json()["outcome"] in {"paid", "duplicate"}
+    for checkout in (first, second):
+        assert (await shop.order(checkout["order_id"]))["status"] == "paid"
+    assert await shop.stock(product) == 1
