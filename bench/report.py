@@ -89,8 +89,12 @@ def targets(smallest: str, largest: str) -> list[Target]:
     ]
 
 
-def table(title: str, rows: list[Row], growth: tuple[str, str]) -> str:
-    """The whole report as text; `growth` names the smallest and largest levels ("1k", "100k")."""
+def table(title: str, rows: list[Row], growth: tuple[str, str], *, judged: bool = True) -> str:
+    """The whole report as text; `growth` names the smallest and largest levels ("1k", "100k").
+
+    `judged=False` (the quick run) shows the ratios without verdicts: passes of a few
+    dozen events say nothing about the targets.
+    """
     head = f"{'part':<52}{'events':>8}{'secs':>8}{'events/s':>10}"
     head += f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'cpu %':>7}  checks"
     lines = [title, "", head, "-" * len(head)]
@@ -117,6 +121,8 @@ def table(title: str, rows: list[Row], growth: tuple[str, str]) -> str:
             verdict = (
                 "-" if target.rule == "reported" else ("met" if target.met(value) else "NOT met")
             )
+            if not judged:
+                verdict = "(quick run: not judged)"
         lines.append(f"{target.name:<52}{shown:>10}  {target.rule:<18}{verdict}")
     return "\n".join(lines)
 

@@ -421,7 +421,7 @@ def main() -> int:
         f"{minutes:.1f} min in all"
     )
     levels = (_level_name(sizes.growth_levels[0]), _level_name(sizes.growth_levels[-1]))
-    print(table(title, rows, levels))
+    print(table(title, rows, levels, judged=sizes.name == "full"))
     if failures:
         print("\nFAILED:\n" + "\n".join(f"- {failure}" for failure in failures))
         return 1

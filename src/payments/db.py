@@ -142,38 +142,35 @@ class Database:
         connection = await _checkout(self.engine)
         try:
             yield connection.driver_connection
-        except asyncpg.TransactionRollbackError as exc:
-            connection.close()
-            raise _busy(exc) from exc
-        except TimeoutError as exc:  # DB_COMMAND_TIMEOUT_SECONDS: this connection only
-            connection.invalidate()
-            raise _unavailable(exc) from exc
         except _CONNECTION_LOST as exc:
             # After a restart of the database every pooled connection is dead: start anew.
             connection.invalidate()
             await self.engine.dispose(close=False)
             raise _unavailable(exc) from exc
-        except asyncpg.PostgresError:  # the statement failed; the connection is fine
+        except TimeoutError as exc:
+            raise _unavailable(exc) from exc
+        except asyncpg.TransactionRollbackError as exc:
+            raise _busy(exc) from exc
+        finally:
+            # Back to the pool, also after a timeout or a cancelled request: asyncpg has
+            # sent the server a cancel for the statement, and waits for it to end before
+            # the connection runs the next one. (Discarding the connection instead would
+            # drop that cancel, and leave the statement running on a backend nobody reads.)
             connection.close()
-            raise
-        except BaseException:
-            # Anything else, cancellation included, may have left a statement half-way on
-            # the connection: it never goes back to the pool.
-            connection.invalidate()
-            raise
-        else:
-            connection.close()  # back to the pool: no transaction is open, so no round trip
 
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
 # What asyncpg raises when the connection, not the statement, failed: the socket failed
-# (OSError), the connection is unusable (InterfaceError), the connection failed (class
-# 08), or the server is shutting down or cancelled us (class 57).
+# (ConnectionError), the connection is unusable (InterfaceError; InternalClientError when
+# the server ended the session while the connection sat in the pool and its protocol
+# state is lost), the connection failed (class 08), or the server is shutting down or
+# ended us (class 57).
 _CONNECTION_LOST = (
-    OSError,
+    ConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
 )

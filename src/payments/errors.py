@@ -267,7 +267,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
         # Outages reach here as DatabaseUnavailable (503, see db.py). A statement the
         # database rejects is a bug: log its SQLSTATE and let it surface as a 500.
-        log.error("database.error", error=type(exc).__name__, sqlstate=_sqlstate(exc))
+        log_database_error(exc)
         raise exc
 
     app.add_middleware(_InternalErrors)
@@ -399,6 +399,11 @@ def _message(error: Any) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
-    sqlstate = getattr(exc.orig, "sqlstate", None)
+def log_database_error(exc: Exception) -> None:
+    """A statement the database rejected (through SQLAlchemy or asyncpg): its SQLSTATE."""
+    log.error("database.error", error=type(exc).__name__, sqlstate=_sqlstate(exc))
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    sqlstate = getattr(getattr(exc, "orig", exc), "sqlstate", None)
     return sqlstate if isinstance(sqlstate, str) else None

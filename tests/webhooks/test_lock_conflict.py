@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import httpx
 import pytest
 
 from tests.conftest import Shop, wait_until
@@ -66,7 +67,8 @@ async def test_webhook_undone_to_break_a_deadlock_is_retried_and_applied_once(
 async def test_general_path_undone_to_break_a_deadlock_is_retried_and_applied_once(
     shop: Shop, db, database_url: str
 ) -> None:
-    """The same through the general path (here: an async payment still processing)."""
+    """The same through the general path (here: an async payment still processing), which
+    locks the order, then inserts the event id."""
     product = await shop.product(stock=3)
     checkout = await shop.checkout(product)
     shop.fake.complete_session(checkout["session_id"], outcome="async")
@@ -77,19 +79,19 @@ async def test_general_path_undone_to_break_a_deadlock_is_retried_and_applied_on
         await transaction.start()
         await other.execute("SET LOCAL deadlock_timeout = '20s'")
         await other.execute(
-            "UPDATE orders SET updated_at = now() WHERE id = $1", checkout["order_id"]
+            "INSERT INTO webhook_events (provider, event_id, endpoint, type, livemode, outcome)"
+            " VALUES ('stripe', $1, 'platform', 'x', false, 'x')",
+            event["id"],
         )
         delivery = asyncio.create_task(shop.deliver(event))
-        await wait_until(lambda: waiting_for_a_lock(db))  # it recorded the event, wants the order
-        inserting = asyncio.create_task(
+        await wait_until(lambda: waiting_for_a_lock(db))  # it holds the order, wants the id
+        locking = asyncio.create_task(
             other.execute(
-                "INSERT INTO webhook_events (provider, event_id, endpoint, type, livemode,"
-                " outcome) VALUES ('stripe', $1, 'platform', 'x', false, 'x')",
-                event["id"],
+                "UPDATE orders SET updated_at = now() WHERE id = $1", checkout["order_id"]
             )
         )
         undone = await delivery
-        await inserting
+        await locking
         await transaction.rollback()
     finally:
         await other.close()
@@ -134,3 +136,37 @@ async def test_delivery_cancelled_mid_statement_leaves_no_broken_connection(
     for checkout in (first, second):
         assert (await shop.order(checkout["order_id"]))["status"] == "paid"
     assert await shop.stock(product) == 1
+
+
+async def test_statement_the_database_rejects_is_a_logged_500(app, shop: Shop, db, capsys) -> None:
+    """A bug, not an outage: 500, nothing committed, logged as database.error with its
+    SQLSTATE, on the one-statement path as on the general one."""
+    product = await shop.product(stock=3)
+    checkout = await shop.checkout(product)
+    shop.fake.complete_session(checkout["session_id"], outcome="paid")
+    event = shop.fake.last_event("checkout.session.completed")
+    await db.execute(
+        "CREATE FUNCTION refuse_event() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = 'XX001'; END $$"
+    )
+    await db.execute(
+        "CREATE TRIGGER refuse_event BEFORE INSERT ON webhook_events FOR EACH ROW"
+        f" WHEN (NEW.event_id = '{event['id']}') EXECUTE FUNCTION refuse_event()"
+    )
+    try:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            body, headers = shop.fake.signed(event)
+            refused = await client.post("/webhooks/stripe", content=body, headers=headers)
+    finally:
+        await db.execute("DROP TRIGGER refuse_event ON webhook_events")
+        await db.execute("DROP FUNCTION refuse_event()")
+
+    assert refused.status_code == 500
+    assert refused.json()["error"]["code"] == "internal_error"
+    logged = capsys.readouterr().out
+    assert "database.error" in logged
+    assert "XX001" in logged
+    assert (await shop.order(checkout["order_id"]))["status"] == "pending"
+    assert await shop.stock(product) == 3
+    assert (await shop.deliver(event)).json()["outcome"] == "paid"

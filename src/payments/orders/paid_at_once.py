@@ -3,9 +3,9 @@
 Most signals a busy service gets are "paid" for a pending order, or the same event
 again. On Postgres these run as ONE statement, without BEGIN or COMMIT: a statement
 is atomic on its own, so it changes all of the below or nothing. It does what the
-general path (`confirm.confirm_payment` in a transaction, the event recorded
-first) does in these cases, in the same lock order (the order's row, then its
-products in id order), so the two paths never deadlock each other:
+general path (`confirm.confirm_payment` in a transaction, then the event recorded)
+does in these cases, taking its locks in the same order (the order's row, its
+products in id order, the event id), so the two paths never deadlock each other:
 
 1. `seen`: the event id is recorded already: a duplicate, nothing else runs.
 2. `target`: lock the order the checkout belongs to (its account too) if the
@@ -13,8 +13,12 @@ products in id order), so the two paths never deadlock each other:
    its total, or up to it with promotion codes) and it is unpaid (`states.UNPAID`).
 3. `stock`: lock its limited products in id order.
 4. `paid`: move it to paid, only if every one of them has the stock it needs.
-5. `taken`: take that stock, guarded by `stock >= quantity` all the same (and the
-   table's CHECK behind it).
+5. `taken`: take that stock, computed from the values `stock` read under the lock.
+   Not from the row this UPDATE finds: it finds rows through the statement's
+   snapshot, which may predate a restock committed while `stock` waited for the
+   lock; a filter on that row would skip it, a value from it would be stale
+   (tests/orders/test_paid_at_once_races.py). `paid` checked those values, and the
+   table's CHECK stays the last line.
 6. `settled`: or a payment its rules allow settled it before (verify came first):
    nothing changes.
 7. `recorded`: the event id, with what it did.
@@ -75,9 +79,9 @@ paid AS (
     RETURNING id
 ),
 taken AS (
-    UPDATE products p SET stock = p.stock - s.quantity
+    UPDATE products p SET stock = s.stock - s.quantity
     FROM stock s
-    WHERE p.id = s.id AND p.stock >= s.quantity AND EXISTS (SELECT FROM paid)
+    WHERE p.id = s.id AND EXISTS (SELECT FROM paid)
     RETURNING p.id
 ),
 settled AS (

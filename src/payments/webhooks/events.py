@@ -1,15 +1,16 @@
-"""Webhook events: record each one once, first, and apply it through confirm_payment.
+"""Webhook events: apply each one through confirm_payment and record it once.
 
-The event id is inserted first (primary key, ON CONFLICT DO NOTHING), so a
-redelivery costs one statement and changes nothing; the event is applied and its
-outcome stored in the same transaction, so a failure rolls both back and the
-provider retries. Concurrent deliveries of one event meet at the primary key (the
-second insert waits for the first transaction, then does nothing) or, on the
-one-statement path, at the order's row lock: only one of them changes anything.
+The event id is looked up first, so a redelivery costs one read and changes
+nothing. Otherwise the event is applied and its id inserted (primary key, ON
+CONFLICT DO NOTHING) in one transaction: a failure rolls both back, and the
+provider retries. Concurrent deliveries of one event meet at the order's row lock
+and at the primary key: only one of them changes anything. The id is inserted
+last so that every path takes its locks in one order (the order, its products,
+the event id) and two deliveries of one event never deadlock each other.
 
 A payment for an order that allows it, the common case, and its redeliveries,
-take one round trip on Postgres (`orders.paid_at_once`); everything else, and
-SQLite, takes the general path.
+take one round trip on Postgres (`orders.paid_at_once`, the same steps in one
+statement); everything else, and SQLite, takes the general path.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db import Database, insert_for
@@ -56,16 +57,18 @@ async def handle_event(
         outcome = await _paid_at_once(database, event, provider, endpoint)
         if outcome is not None:
             return outcome
+    if await _recorded(database, provider, event.id):
+        log.info("webhook.duplicate", event_id=event.id, type=event.type)
+        return DUPLICATE
     async with database.transaction() as session:
-        if not await _record(session, event, provider, endpoint):
-            log.info("webhook.duplicate", event_id=event.id, type=event.type)
-            return DUPLICATE
         if ignored is not None or event.signal is None:
             outcome = ignored or Ignored.UNHANDLED_TYPE
         else:
             confirmed = await confirm_payment(session, event.signal, via=ConfirmedVia.WEBHOOK)
             outcome = confirmed.result
-        await _store_outcome(session, event, provider, outcome)
+        if not await _record(session, event, provider, endpoint, outcome):
+            log.info("webhook.duplicate", event_id=event.id, type=event.type)
+            return DUPLICATE
     log.info("webhook.processed", event_id=event.id, type=event.type, outcome=outcome)
     return outcome
 
@@ -105,8 +108,18 @@ def _ignore_reason(event: ProviderEvent, endpoint: Endpoint, livemode: bool) -> 
     return None
 
 
+async def _recorded(database: Database, provider: str, event_id: str) -> bool:
+    async with database.reading() as session:
+        found = await session.execute(
+            select(WebhookEvent.event_id).where(
+                WebhookEvent.provider == provider, WebhookEvent.event_id == event_id
+            )
+        )
+        return found.first() is not None
+
+
 async def _record(
-    session: AsyncSession, event: ProviderEvent, provider: str, endpoint: Endpoint
+    session: AsyncSession, event: ProviderEvent, provider: str, endpoint: Endpoint, outcome: str
 ) -> bool:
     """Insert the event id; False if it was there already. Only one delivery wins: a
     concurrent one waits here for the first to commit, then finds it."""
@@ -119,25 +132,9 @@ async def _record(
             type=event.type,
             account=event.account,
             livemode=event.livemode,
-            outcome=_APPLYING,
+            outcome=outcome,
         )
         .on_conflict_do_nothing(index_elements=["provider", "event_id"])
         .returning(WebhookEvent.event_id)
     )
     return inserted.scalar_one_or_none() is not None
-
-
-# The outcome of an event being applied in the transaction that inserted it; never
-# committed, since the same transaction stores the real one.
-_APPLYING = "applying"
-
-
-async def _store_outcome(
-    session: AsyncSession, event: ProviderEvent, provider: str, outcome: str
-) -> None:
-    await session.execute(
-        update(WebhookEvent)
-        .where(WebhookEvent.provider == provider, WebhookEvent.event_id == event.id)
-        .values(outcome=outcome)
-        .execution_options(synchronize_session=False)
-    )

@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -32,6 +34,7 @@ from payments.errors import (
     PaymentsError,
     ServiceUnavailable,
     error_response,
+    log_database_error,
     responses,
 )
 from payments.providers.base import InvalidEvent, PaymentProvider
@@ -59,7 +62,10 @@ _RAW_BODY: dict[str, Any] = {
         "description": "The event exactly as the provider sent it, with its signature header.",
     },
 }
-_ERRORS = responses(InvalidWebhook, PayloadTooLarge, ServiceUnavailable)
+_ERRORS = {
+    200: {"description": "The event is committed (or was already)."},
+    **responses(InvalidWebhook, PayloadTooLarge, ServiceUnavailable),
+}
 
 
 class WebhookAck(BaseModel):
@@ -88,6 +94,11 @@ class WebhookEndpoints:
         except PaymentsError as exc:
             await error_response(exc)(scope, receive, send)
             return
+        except (DBAPIError, asyncpg.PostgresError) as exc:
+            # Outside FastAPI's handlers: say what errors.py says of a statement the
+            # database rejects (a bug), then the last-resort handler answers 500.
+            log_database_error(exc)
+            raise
         answer = json.dumps({"received": True, "outcome": outcome}, separators=(",", ":"))
         await Response(answer, media_type="application/json")(scope, receive, send)
 
