@@ -57,15 +57,13 @@ async def open_market(
 ) -> Market:
     """Stock the catalog, make `orders` checkouts through the service, pay each at Stripe."""
     shop = Shop(client, fake, {"Authorization": f"Bearer {ADMIN_KEY}"}, app=None)
-    groups = [await _stock_group(shop, rng, seller=None)]
-    for charge_type, fee_bps in (("direct", 1000), ("destination", 500)):
-        groups.append(await _stock_group(shop, rng, seller=await shop.seller(charge_type, fee_bps)))
+    groups = await stock_catalog(shop, rng)
     initial = {p["id"]: p["stock"] for group in groups for p in group if p["stock"] is not None}
 
     gate = asyncio.Semaphore(8)
 
     async def buy() -> Purchase:
-        lines = _cart(rng, rng.choice(groups))
+        lines = cart(rng, rng.choice(groups))
         async with gate:
             checkout = await shop.cart(*lines)
         total = sum(p["unit_amount"] * q for p, q in lines)
@@ -84,6 +82,14 @@ async def open_market(
     return Market(initial, purchases, events)
 
 
+async def stock_catalog(shop: Shop, rng: random.Random) -> list[list[dict[str, Any]]]:
+    """The platform's, a direct-charge and a destination-charge seller's products."""
+    groups = [await _stock_group(shop, rng, seller=None)]
+    for charge_type, fee_bps in (("direct", 1000), ("destination", 500)):
+        groups.append(await _stock_group(shop, rng, seller=await shop.seller(charge_type, fee_bps)))
+    return groups
+
+
 async def _stock_group(
     shop: Shop, rng: random.Random, seller: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
@@ -95,7 +101,7 @@ async def _stock_group(
     ]
 
 
-def _cart(rng: random.Random, group: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
+def cart(rng: random.Random, group: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
     """One or two lines of one seller's products; the scarce one is in about one cart in
     ten, so it is oversold several times over."""
     weights = (4, 4, 4, 1.5)
