@@ -73,7 +73,7 @@ def services(
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
         for service in made:
-            tail = "\n".join(service.log().splitlines()[-30:])
+            tail = "\n".join(line[:300] for line in service.log().splitlines()[-30:])
             print(f"--- {service.log_path.name} (last lines) ---\n{tail}")
 
 

@@ -20,19 +20,19 @@ def service_env(database_url: str, stripe_url: str, **settings: str) -> dict[str
     Logs are JSON at WARNING: one line per request at INFO would cost the service CPU
     the load tests want for the webhooks, and warnings (out of stock, outages) stay.
     """
-    return bare_env(
-        DATABASE_URL=database_url,
-        STRIPE_SECRET_KEY=STRIPE_KEY,
-        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        STRIPE_CONNECT_WEBHOOK_SECRET=CONNECT_SECRET,
-        STRIPE_API_BASE=stripe_url,
-        ADMIN_API_KEY=ADMIN_KEY,
-        LOG_FORMAT="json",
-        LOG_LEVEL="WARNING",
-        OUTBOX_POLL_SECONDS="0.2",
-        DB_POOL_SIZE="20",
-        **settings,
-    )
+    defaults = {
+        "DATABASE_URL": database_url,
+        "STRIPE_SECRET_KEY": STRIPE_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_CONNECT_WEBHOOK_SECRET": CONNECT_SECRET,
+        "STRIPE_API_BASE": stripe_url,
+        "ADMIN_API_KEY": ADMIN_KEY,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "WARNING",
+        "OUTBOX_POLL_SECONDS": "0.2",
+        "DB_POOL_SIZE": "20",
+    }
+    return bare_env(**{**defaults, **settings})
 
 
 class Service:
