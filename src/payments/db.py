@@ -178,10 +178,12 @@ _CONNECTION_LOST = (
 
 async def _checkout(engine: AsyncEngine) -> PoolProxiedConnection:
     """A connection from the pool, without SQLAlchemy's Connection around it (that costs
-    more CPU than the statement); failing to get one is an outage (see `_connect`)."""
+    more CPU than the statement). Failing to get one is an outage, whatever the reason
+    (see `_connect`): here the driver's own errors are not wrapped in SQLAlchemy's, e.g.
+    the database refusing new connections (55000 closed, 53300 too many clients)."""
     try:
         return await engine.raw_connection()
-    except (SQLAlchemyError, OSError) as exc:
+    except Exception as exc:
         raise _unavailable(exc) from exc
 
 

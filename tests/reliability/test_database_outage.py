@@ -103,7 +103,7 @@ async def readyz(url: str) -> int:
         return (await client.get(f"{url}/readyz")).status_code
 
 
-@pytest.mark.parametrize("failure", ["down", "hang", pytest.param("closed", marks=CLOSED_IS_500)])
+@pytest.mark.parametrize("failure", ["down", "hang", "closed"])
 async def test_database_outage_under_load_503s_then_recovers_and_loses_nothing(
     failure: str,
     database: str,
@@ -182,7 +182,7 @@ TIMED_OUT_STATEMENTS_PILE_UP = pytest.mark.xfail(
 )
 
 
-@TIMED_OUT_STATEMENTS_PILE_UP
+
 async def test_lock_held_past_the_command_timeout_503s_within_the_pool_and_loses_nothing(
     services: ServiceFactory, fake: FakeStripe, rng: random.Random
 ) -> None:
