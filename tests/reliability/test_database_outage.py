@@ -87,17 +87,6 @@ class Outage:
         return unquote(urlsplit(self.database_url).path.lstrip("/"))
 
 
-# Bug (one-statement path): `Database.driver_connection` takes its connection with
-# `engine.raw_connection()`, which raises the driver's own error class when Postgres
-# refuses a new connection with an error (55000 here, 53300 "too many clients"); `_checkout`
-# catches only SQLAlchemyError and OSError, so those webhooks answer 500, not 503.
-CLOSED_IS_500 = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a refused new connection on the one-statement path is a 500",
-)
-
-
 async def readyz(url: str) -> int:
     async with httpx.AsyncClient(timeout=30) as client:
         return (await client.get(f"{url}/readyz")).status_code
@@ -166,21 +155,6 @@ async def _ready(url: str) -> bool:
 
 LOCK_SECONDS = 4
 POOL = 10
-
-# Bug (one-statement path): a statement past DB_COMMAND_TIMEOUT_SECONDS raises TimeoutError,
-# which `Database.driver_connection` takes for a lost connection: it invalidates the
-# connection (asyncpg's cancel request for the statement is dropped with it) and disposes of
-# the pool. On the server the statement keeps waiting, holding its backend, and commits once
-# the lock goes (after its 503); the pool opens a new connection for the next request, which
-# times out the same way. A 5 s lock took a 20-connection service to 98 backends, the
-# cluster's limit: then every client of the cluster is refused, and this service answers 500
-# (see CLOSED_IS_500).
-TIMED_OUT_STATEMENTS_PILE_UP = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="timed-out statements are left running on the server, connections pile up",
-)
-
 
 
 async def test_lock_held_past_the_command_timeout_503s_within_the_pool_and_loses_nothing(
