@@ -7,7 +7,9 @@ recovers by itself, and Stripe's redeliveries confirm every order exactly once.
 tests/webhooks/test_outage.py and tests/test_db.py check the single request (one event, a
 stopped cluster, a closed database, a server that never answers, a pool or a statement that
 times out) in-process; this is the same under concurrent load, mid-transaction, through a
-proxy the test controls (the shared server is never stopped).
+proxy the test controls, on the test's own database or on a cluster of its own (the shared
+server is never stopped). Last, a lock held past the command timeout: the database up, but
+every statement stuck.
 """
 
 from __future__ import annotations
