@@ -89,17 +89,6 @@ class Outage:
         return unquote(urlsplit(self.database_url).path.lstrip("/"))
 
 
-# Bug (one-statement path): `Database.driver_connection` takes its connection with
-# `engine.raw_connection()`, which raises the driver's own error class when Postgres
-# refuses a new connection with an error (55000 here, 53300 "too many clients"); `_checkout`
-# catches only SQLAlchemyError and OSError, so those webhooks answer 500, not 503.
-CLOSED_IS_500 = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a refused new connection on the one-statement path is a 500",
-)
-
-
 async def readyz(url: str) -> int:
     async with httpx.AsyncClient(timeout=30) as client:
         return (await client.get(f"{url}/readyz")).status_code
@@ -168,21 +157,10 @@ async def _ready(url: str) -> bool:
 
 LOCK_SECONDS = 4
 POOL = 10
-
-# Bug (one-statement path): a statement past DB_COMMAND_TIMEOUT_SECONDS raises TimeoutError,
-# which `Database.driver_connection` takes for a lost connection: it invalidates the
-# connection (asyncpg's cancel request for the statement is dropped with it) and disposes of
-# the pool. On the server the statement keeps waiting, holding its backend, and commits once
-# the lock goes (after its 503); the pool opens a new connection for the next request, which
-# times out the same way. A 5 s lock took a 20-connection service to 98 backends, the
-# cluster's limit: then every client of the cluster is refused, and this service answers 500
-# (see CLOSED_IS_500).
-TIMED_OUT_STATEMENTS_PILE_UP = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="timed-out statements are left running on the server, connections pile up",
-)
-
+# Why this test: a timed-out statement whose connection is simply dropped is not cancelled
+# on the server; it keeps a backend waiting (and commits after its 503) while the pool opens
+# another connection. That once took a 20-connection service to the cluster's limit of 100
+# within a 5 s lock, and then every client of the cluster was refused.
 
 
 async def test_lock_held_past_the_command_timeout_503s_within_the_pool_and_loses_nothing(
