@@ -7,7 +7,9 @@ recovers by itself, and Stripe's redeliveries confirm every order exactly once.
 tests/webhooks/test_outage.py and tests/test_db.py check the single request (one event, a
 stopped cluster, a closed database, a server that never answers, a pool or a statement that
 times out) in-process; this is the same under concurrent load, mid-transaction, through a
-proxy the test controls (the shared server is never stopped).
+proxy the test controls, on the test's own database or on a cluster of its own (the shared
+server is never stopped). Last, a lock held past the command timeout: the database up, but
+every statement stuck.
 """
 
 from __future__ import annotations
@@ -155,6 +157,10 @@ async def _ready(url: str) -> bool:
 
 LOCK_SECONDS = 4
 POOL = 10
+# Why this test: a timed-out statement whose connection is simply dropped is not cancelled
+# on the server; it keeps a backend waiting (and commits after its 503) while the pool opens
+# another connection. That once took a 20-connection service to the cluster's limit of 100
+# within a 5 s lock, and then every client of the cluster was refused.
 
 
 async def test_lock_held_past_the_command_timeout_503s_within_the_pool_and_loses_nothing(
