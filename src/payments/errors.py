@@ -88,6 +88,19 @@ class IdempotencyKeyInUse(Conflict):
     description = "a request with this key is being processed; retry"
 
 
+class OrderNotRefundable(Conflict):
+    code = "order_not_refundable"
+    description = (
+        "the order has no payment it kept to refund: never paid, free, or already being "
+        "refunded in full by the service"
+    )
+
+
+class RefundExceedsRemaining(Conflict):
+    code = "refund_exceeds_remaining"
+    description = "the amount is more than what remains refundable (paid minus refunded)"
+
+
 class PayloadTooLarge(PaymentsError):
     status_code = 413
     code = "payload_too_large"
@@ -187,6 +200,18 @@ class DatabaseUnavailable(ServiceUnavailable):
 
     def __init__(self) -> None:
         super().__init__("the database is unavailable; retry later", headers={"Retry-After": "5"})
+
+
+class RefundsInFlight(ServiceUnavailable):
+    """A refund made elsewhere does not fit beside refunds of ours the provider is still
+    answering: one of them will fail. Nothing was committed; the provider retries the event
+    (or the next reconciliation sees it) once ours are answered."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "refunds of this order are being sent to the provider; retry",
+            headers={"Retry-After": "30"},
+        )
 
 
 class DatabaseBusy(ServiceUnavailable):

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    false,
     func,
     text,
 )
@@ -63,8 +64,32 @@ class OrderStatus(StrEnum):
     PAID = "paid"
     FAILED = "failed"
     EXPIRED = "expired"
-    REFUND_PENDING = "refund_pending"
+    REFUND_PENDING = "refund_pending"  # a payment the order could not keep: all of it goes back
+    PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
+
+
+class RefundStatus(StrEnum):
+    """Stripe's refund states (`requires_action` counts as pending). Pending and succeeded
+    refunds count against what remains refundable; failed and canceled ones gave nothing back."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class RefundReason(StrEnum):
+    """Why money went back: the first three are Stripe's and an admin may choose them; the
+    service gives back a payment it could not keep for the rest; a refund made elsewhere
+    (the Dashboard) may have none."""
+
+    REQUESTED_BY_CUSTOMER = "requested_by_customer"
+    DUPLICATE = "duplicate"
+    FRAUDULENT = "fraudulent"
+    OUT_OF_STOCK = "out_of_stock"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    AMOUNT_MISMATCH = "amount_mismatch"
 
 
 class ReviewReason(StrEnum):
@@ -128,8 +153,16 @@ class Order(Base):
         CheckConstraint(
             "review_reason IS NULL OR " + _in("review_reason", ReviewReason), name="review_reason"
         ),
+        # The money invariant, kept by the database whatever the code does: never more
+        # refunded than paid (refunds of a refused payment, with no amount_paid, aside).
+        CheckConstraint(
+            "amount_refunded >= 0 AND (amount_paid IS NULL OR amount_refunded <= amount_paid)",
+            name="amount_refunded",
+        ),
         Index("ix_orders_status_created_at", "status", "created_at"),
         Index("ix_orders_created_at", "created_at"),
+        # Refund and dispute events name the payment, not the checkout.
+        Index("ix_orders_provider_payment_id", "provider_payment_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -141,11 +174,20 @@ class Order(Base):
     currency: Mapped[str] = mapped_column(String(3))
     amount_total: Mapped[int] = mapped_column(BigInteger)
     application_fee_amount: Mapped[int | None] = mapped_column(BigInteger)
+    # The seller's fee when the order was made, so the fee can be checked against it later.
+    fee_bps: Mapped[int | None] = mapped_column(Integer)
     # Whether the buyer may enter promotion codes, as sent to Stripe: only when no fee is
     # taken, because Stripe fixes the fee when the session is created (see application_fee).
     allow_promotion_codes: Mapped[bool] = mapped_column(Boolean)
     # What the buyer paid, in `currency`; set when the payment is confirmed.
     amount_paid: Mapped[int | None] = mapped_column(BigInteger)
+    # The pending and succeeded refunds in `currency`, kept in step with them in the same
+    # transactions (payments.refunds.repository), so a guarded UPDATE can check what remains.
+    amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # When the buyer's checkout closes by itself at the provider (reconciliation asks then).
+    checkout_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When a refund asked for the order's quantities back in stock; at most once.
+    restocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     customer_email: Mapped[str | None] = mapped_column(String(320))
     provider_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     checkout_url: Mapped[str | None] = mapped_column(Text)
@@ -166,7 +208,12 @@ class Order(Base):
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     items: Mapped[list[OrderItem]] = relationship(lazy="raise", order_by="OrderItem.product_id")
-    refunds: Mapped[list[Refund]] = relationship(lazy="raise", order_by="Refund.created_at")
+    refunds: Mapped[list[Refund]] = relationship(
+        lazy="raise", order_by="(Refund.created_at, Refund.id)"
+    )
+    disputes: Mapped[list[Dispute]] = relationship(
+        lazy="raise", order_by="(Dispute.created_at, Dispute.id)"
+    )
 
 
 class OrderItem(Base):
@@ -183,17 +230,64 @@ class OrderItem(Base):
 
 
 class Refund(Base):
+    """Money given back on an order's payment, once per provider refund.
+
+    Made by the admin API (with its `Idempotency-Key`), by the service for a payment it
+    could not keep, or seen in a webhook for a refund made elsewhere. Its status only
+    moves forward (`payments.refunds.states`).
+    """
+
     __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint(_in("status", RefundStatus), name="status"),
+        CheckConstraint("amount >= 0", name="amount"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), index=True)
     provider_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    reason: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))
+    failure_reason: Mapped[str | None] = mapped_column(String(64))
+    restock: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # Set (once) just before the outbox asks the provider: until then the refund can be
+    # canceled without asking anyone (payments.refunds.service.make_room).
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.current_timestamp()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.current_timestamp(), onupdate=func.now()
+    )
+
+
+class Dispute(Base):
+    """A chargeback on an order's payment, once per provider dispute; its status only moves
+    forward (`payments.disputes.states`). It never changes the order's status or stock."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (
+        CheckConstraint("amount >= 0", name="amount"),
+        Index("ix_disputes_status_evidence_due_by", "status", "evidence_due_by"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), index=True)
+    provider_dispute_id: Mapped[str] = mapped_column(String(255), unique=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    evidence_due_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.current_timestamp()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.current_timestamp(), onupdate=func.now()
     )
 
 

@@ -19,61 +19,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from datetime import timedelta
 
 import structlog
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payments.db import OUTBOX_WRITTEN, Database, database_time_after, insert_for
-from payments.errors import DatabaseUnavailable
-from payments.models import Order, OrderStatus, OutboxMessage, Refund, ReviewReason, Seller
+from payments.db import Database, database_time_after
+from payments.errors import DatabaseUnavailable, RefundsInFlight
+from payments.models import OutboxMessage, ReviewReason
 from payments.orders import repository
 from payments.providers.base import (
     PaymentProvider,
     ProviderMisconfigured,
     ProviderRejected,
     ProviderUnavailable,
-    RefundRequest,
-    RefundResult,
-    Routing,
 )
+from payments.refunds.delivery import Handler, RefundDelivery
+from payments.refunds.service import REFUND
 
 log = structlog.get_logger(__name__)
 
-REFUND = "refund"
 MAX_BACKOFF_SECONDS = 3600
 
 # A message its provider refuses (not a transient failure) flags its order for a human.
 _FLAG_WHEN_REJECTED = {REFUND: ReviewReason.REFUND_FAILED}
-
-
-def refund_key(order_id: uuid.UUID, reason: str) -> str:
-    """The idempotency key of the order's refund of what remains.
-
-    Stripe refuses a key reused with other parameters, so the scheme changes whenever the
-    request does: `refund:` keys were sent with `amount`, and migration 57c714d43d65 moved
-    the unfinished ones to this scheme.
-    """
-    return f"refund-remaining:{order_id}:{reason}"
-
-
-async def enqueue_refund(session: AsyncSession, order_id: uuid.UUID, *, reason: str) -> None:
-    """Queue the refund of what remains of the order's payment; queuing it twice is a no-op."""
-    insert = insert_for(session)
-    await session.execute(
-        insert(OutboxMessage)
-        .values(
-            kind=REFUND,
-            order_id=order_id,
-            payload={"reason": reason},
-            idempotency_key=refund_key(order_id, reason),
-        )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-    )
-    session.info[OUTBOX_WRITTEN] = True
 
 
 def backoff(attempts: int) -> timedelta:
@@ -90,18 +61,17 @@ class OutboxWorker:
         *,
         poll_seconds: float = 5.0,
         lease: timedelta = timedelta(minutes=5),
+        handlers: Mapping[str, Handler] | None = None,
     ) -> None:
         """`lease` should outlast one delivery, provider retries included: a message
         whose worker died is claimed again once it runs out, and a worker that outlives
-        it records nothing (see `_finish`)."""
+        it records nothing (see `_finish`). `handlers` by message kind: the refunds'
+        by default."""
         self._database = database
-        self._provider = provider
         self._poll_seconds = poll_seconds
         self._lease = lease
         self._wake = asyncio.Event()
-        self._handlers: dict[str, Callable[[OutboxMessage], Awaitable[None]]] = {
-            REFUND: self._send_refund,
-        }
+        self._handlers = dict(handlers or RefundDelivery(database, provider).handlers())
 
     def wake(self) -> None:
         self._wake.set()
@@ -157,9 +127,12 @@ class OutboxWorker:
             ).scalar_one_or_none()
 
     async def _deliver(self, message: OutboxMessage) -> None:
+        async def finish(session: AsyncSession) -> bool:
+            return await _finish(session, message)
+
         try:
-            await self._handlers[message.kind](message)
-        except ProviderUnavailable as exc:
+            await self._handlers[message.kind](message, finish)
+        except (ProviderUnavailable, RefundsInFlight) as exc:
             await self._retry_later(message, str(exc))
         except ProviderMisconfigured as exc:
             # Our own key was refused (revoked, wrong account), not this refund: an operator
@@ -206,84 +179,6 @@ class OutboxWorker:
                 session, message.order_id, flag
             ):
                 log.warning("order.flagged", order_id=str(message.order_id), reason=flag)
-
-    async def _send_refund(self, message: OutboxMessage) -> None:
-        """Refund what remains of the order's payment, record it as Stripe reports it,
-        and mark the order refunded.
-
-        Asking for what remains (not `amount_paid`) means a partial refund made
-        elsewhere, such as in the Dashboard, cannot make this one fail for ever.
-        If the worker dies after Stripe accepted the refund, the retry sends the
-        same idempotency key (derived from the order) and gets the same refund back.
-        The outcome is recorded only under this worker's claim (`_finish`).
-        """
-        async with self._database.reading() as session:
-            row = (
-                await session.execute(
-                    select(Order, Seller)
-                    .outerjoin(Seller, Seller.id == Order.seller_id)
-                    .where(Order.id == message.order_id)
-                )
-            ).one()
-        order, seller = row
-        result = await self._refund_at_provider(order, seller, message)
-        reason = str(message.payload.get("reason", "requested"))
-        async with self._database.transaction() as session:
-            if not await _finish(session, message):
-                # Another worker claimed the message since (this one outlived its lease):
-                # it records the outcome; recording it here too would count it twice.
-                log.warning("outbox.claim_lost", message_id=message.id, kind=message.kind)
-                return
-            if result is not None:
-                insert = insert_for(session)
-                await session.execute(
-                    insert(Refund)
-                    .values(
-                        order_id=order.id,
-                        provider_refund_id=result.refund_id,
-                        amount=result.amount,
-                        currency=result.currency,
-                        reason=reason,
-                        status=result.status,
-                    )
-                    .on_conflict_do_nothing(index_elements=["provider_refund_id"])
-                )
-            await repository.transition(session, Order.id == order.id, OrderStatus.REFUNDED)
-        if result is not None and result.refund_id is None:
-            # Refunded outside this service (e.g. in the Dashboard): nothing of ours was sent.
-            log.warning("refund.already_refunded", order_id=str(order.id), amount=result.amount)
-        log.info(
-            "refund.done",
-            order_id=str(order.id),
-            amount=result.amount if result else 0,
-            status=result.status if result else "nothing_charged",
-        )
-
-    async def _refund_at_provider(
-        self, order: Order, seller: Seller | None, message: OutboxMessage
-    ) -> RefundResult | None:
-        """Stripe's refund; None when nothing was charged (a free order has no payment).
-
-        A charge someone else refunded in full (e.g. in the Dashboard) comes back as a
-        result without a refund id, for what the provider holds as refunded on it.
-        """
-        if order.provider_payment_id is None:
-            return None
-        routing = None
-        if seller is not None and order.charge_type:
-            routing = Routing(
-                account=seller.stripe_account_id,
-                charge_type=order.charge_type,
-                application_fee_amount=order.application_fee_amount or 0,
-            )
-        request = RefundRequest(
-            order_id=order.id,
-            payment_id=order.provider_payment_id,
-            idempotency_key=message.idempotency_key,
-            reason=str(message.payload.get("reason", "requested")),
-            routing=routing,
-        )
-        return await self._provider.refund(request)
 
 
 def _still_claimed(message: OutboxMessage) -> tuple[ColumnElement[bool], ...]:

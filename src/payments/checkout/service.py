@@ -55,8 +55,17 @@ REFUSED_MESSAGE = (
     "the payment provider refused this order (for example, an amount below its minimum "
     "charge or a currency it does not take); retrying will not help"
 )
+# The buyer paid and the order kept the payment (some of it may have gone back since).
+PAID_FOR = frozenset({OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED})
 # The provider has the last word on these; asking it again cannot change them.
-SETTLED = frozenset({OrderStatus.PAID, OrderStatus.REFUND_PENDING, OrderStatus.REFUNDED})
+SETTLED = frozenset(
+    {
+        OrderStatus.PAID,
+        OrderStatus.REFUND_PENDING,
+        OrderStatus.PARTIALLY_REFUNDED,
+        OrderStatus.REFUNDED,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,7 @@ async def start_checkout(
     )
     async with database.transaction() as session:
         stored = await repository.attach_checkout(
-            session, draft.order.id, created.session_id, created.url
+            session, draft.order.id, created.session_id, created.url, created.expires_at
         )
     log.info("checkout.started", order_id=str(draft.order.id), session_id=created.session_id)
     return _answer(stored or draft.order)
@@ -111,7 +120,7 @@ async def verify_checkout(
     status = OrderStatus(order.status)
     if status not in SETTLED:  # a settled order needs no call to the provider
         status = await _confirm_from_provider(database, provider, order) or status
-    return VerifyOut(order_id=order.id, status=status, paid=status is OrderStatus.PAID)
+    return VerifyOut(order_id=order.id, status=status, paid=status in PAID_FOR)
 
 
 async def _confirm_from_provider(
@@ -198,6 +207,7 @@ async def _create_order(
             currency=products[0].currency,
             amount_total=amount,
             application_fee_amount=fee,
+            fee_bps=seller.fee_bps if seller else None,
             # A discount would leave the fee fixed above its share: codes only without a fee.
             allow_promotion_codes=fee is None or fee == 0,
             customer_email=body.customer_email,

@@ -16,11 +16,11 @@ import structlog
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payments import outbox
-from payments.models import ConfirmedVia, Order, OrderStatus, ReviewReason
+from payments.models import ConfirmedVia, Order, OrderStatus, RefundReason, ReviewReason
 from payments.orders import repository
 from payments.orders.states import UNPAID
 from payments.providers.base import Outcome, PaymentSignal
+from payments.refunds import service as refunds
 
 log = structlog.get_logger(__name__)
 
@@ -105,15 +105,26 @@ async def _fulfil(
     if await repository.take_stock(session, order_id):
         log.info("payment.confirmed", order_id=str(order_id), via=via)
         return Confirmation(order_id, OrderStatus.PAID, Result.PAID)
-    await repository.transition(
-        session,
-        Order.id == order_id,
-        OrderStatus.REFUND_PENDING,
-        cancel_reason="out_of_stock",
-    )
-    await outbox.enqueue_refund(session, order_id, reason="out_of_stock")
+    if signal.payment_id is None:  # a free order: nothing to give back
+        status = OrderStatus.REFUNDED
+        await repository.transition(
+            session, Order.id == order_id, OrderStatus.REFUND_PENDING, cancel_reason="out_of_stock"
+        )
+        await repository.transition(session, Order.id == order_id, status)
+    else:
+        status = OrderStatus.REFUND_PENDING
+        await repository.transition(
+            session, Order.id == order_id, status, cancel_reason="out_of_stock"
+        )
+        await refunds.queue_whole_refund(
+            session,
+            order_id,
+            reason=RefundReason.OUT_OF_STOCK,
+            amount=signal.amount_paid or 0,
+            currency=signal.currency or "",
+        )
     log.warning("payment.out_of_stock", order_id=str(order_id), via=via)
-    return Confirmation(order_id, OrderStatus.REFUND_PENDING, Result.OUT_OF_STOCK)
+    return Confirmation(order_id, status, Result.OUT_OF_STOCK)
 
 
 async def _not_applied(
@@ -176,7 +187,13 @@ async def _refuse(
             review_reason=func.coalesce(Order.review_reason, reason),
         )
         if refunding is not None:
-            await outbox.enqueue_refund(session, order.id, reason=reason)
+            await refunds.queue_whole_refund(
+                session,
+                order.id,
+                reason=RefundReason(reason.value),
+                amount=signal.amount_paid or 0,
+                currency=signal.currency or order.currency,
+            )
             return Confirmation(order.id, OrderStatus.REFUND_PENDING, Result.PAYMENT_MISMATCH)
     await repository.flag_for_review(session, order.id, reason)
     return Confirmation(order.id, OrderStatus(order.status), Result.PAYMENT_MISMATCH)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, false, func, not_, or_, select, update
@@ -184,13 +185,21 @@ async def insert_order(session: AsyncSession, **values: Any) -> Order | None:
 
 
 async def attach_checkout(
-    session: AsyncSession, order_id: uuid.UUID, session_id: str, url: str
+    session: AsyncSession,
+    order_id: uuid.UUID,
+    session_id: str,
+    url: str,
+    expires_at: int | None = None,
 ) -> Order | None:
     """Record the provider's checkout on the order, once; returns the order as stored."""
     await session.execute(
         update(Order)
         .where(Order.id == order_id, Order.provider_session_id.is_(None))
-        .values(provider_session_id=session_id, checkout_url=url)
+        .values(
+            provider_session_id=session_id,
+            checkout_url=url,
+            checkout_expires_at=datetime.fromtimestamp(expires_at, UTC) if expires_at else None,
+        )
         .execution_options(synchronize_session=False)
     )
     return await get_order(session, order_id)

@@ -42,16 +42,75 @@ class PaymentSignal:
     payment_id: str | None = None
 
 
+class RefundState(StrEnum):
+    """A refund's state in the domain's words (the provider maps its own onto these)."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+@dataclass(frozen=True)
+class RefundSignal:
+    """One observation of a refund, from a webhook, from the provider's answer to our
+    request, or from listing a payment's refunds.
+
+    `our_refund_id` is the id this service gave the refund (in its metadata), None for a
+    refund made elsewhere (the Dashboard).
+    """
+
+    refund_id: str
+    payment_id: str | None
+    account: str | None
+    amount: int
+    currency: str
+    status: RefundState
+    reason: str | None = None
+    failure_reason: str | None = None
+    our_refund_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class ChargeRefunds:
+    """A payment's refunds in total (Stripe's `charge.refunded`): how much went back, by
+    anyone, without saying which refunds; more than we know of means refunds to fetch."""
+
+    payment_id: str
+    account: str | None
+    amount_refunded: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class DisputeSignal:
+    """One observation of a dispute (chargeback) on a payment."""
+
+    dispute_id: str
+    payment_id: str | None
+    account: str | None
+    amount: int
+    currency: str
+    reason: str | None
+    status: str
+    evidence_due_by: int | None  # unix seconds; None when no response is possible
+
+
 @dataclass(frozen=True)
 class ProviderEvent:
-    """A verified webhook event; `signal` is set when it is about a checkout we handle."""
+    """A verified event. At most one subject is set: `signal` for a checkout we handle,
+    `refund`, `charge_refunds` or `dispute`; none for a type the service does not handle."""
 
     id: str
     type: str
     account: str | None
     livemode: bool
     signal: PaymentSignal | None
-    problem: str | None = None  # why a checkout event carries no usable signal
+    problem: str | None = None  # why an event of a handled type carries no usable subject
+    refund: RefundSignal | None = None
+    charge_refunds: ChargeRefunds | None = None
+    dispute: DisputeSignal | None = None
+    created: int | None = None  # when the provider created the event (unix seconds)
 
 
 @dataclass(frozen=True)
@@ -87,32 +146,25 @@ class CheckoutRequest:
 class CreatedCheckout:
     session_id: str
     url: str
+    expires_at: int | None = None  # unix seconds: when the checkout closes by itself
 
 
 @dataclass(frozen=True)
 class RefundRequest:
-    """Give back what remains of a payment: whatever was not refunded already, elsewhere too."""
+    """Give back `amount` of a payment, or with None whatever remains of it (not refunded
+    already, elsewhere too): what the service owes for a payment it could not keep."""
 
     order_id: uuid.UUID
+    refund_id: uuid.UUID  # ours, sent in metadata so its webhooks find the row
     payment_id: str
     idempotency_key: str
     reason: str  # ours, e.g. "out_of_stock"; kept in metadata
+    amount: int | None = None
     routing: Routing | None = None
 
 
-@dataclass(frozen=True)
-class RefundResult:
-    """A refund as the provider reports it.
-
-    Without a `refund_id`, the payment had been refunded in full outside this service
-    (e.g. in the Dashboard); `amount` and `currency` are then what the provider holds as
-    refunded on it, by anyone.
-    """
-
-    refund_id: str | None
-    amount: int
-    currency: str
-    status: str
+class AlreadyRefunded(Exception):
+    """The payment has nothing left to refund (given back elsewhere, e.g. in the Dashboard)."""
 
 
 class ProviderUnavailable(Exception):
@@ -152,7 +204,9 @@ class PaymentProvider(Protocol):
 
     async def fetch_checkout(self, session_id: str, *, account: str | None) -> PaymentSignal: ...
 
-    async def refund(self, request: RefundRequest) -> RefundResult: ...
+    async def refund(self, request: RefundRequest) -> RefundSignal: ...
+
+    async def list_refunds(self, payment_id: str, *, account: str | None) -> list[RefundSignal]: ...
 
     def parse_event(
         self, body: bytes, headers: Mapping[str, str], secrets: list[str]

@@ -8,7 +8,8 @@ rules about what counts as paid live here, not in the domain.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import uuid
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import stripe
@@ -16,8 +17,11 @@ import stripe
 from payments import strict_json
 from payments.providers.base import (
     KEY_REUSED,
+    AlreadyRefunded,
+    ChargeRefunds,
     CheckoutRequest,
     CreatedCheckout,
+    DisputeSignal,
     InvalidEvent,
     Outcome,
     PaymentSignal,
@@ -26,7 +30,8 @@ from payments.providers.base import (
     ProviderRejected,
     ProviderUnavailable,
     RefundRequest,
-    RefundResult,
+    RefundSignal,
+    RefundState,
     Routing,
 )
 
@@ -38,6 +43,19 @@ CHECKOUT_EVENTS = frozenset(
         "checkout.session.expired",
     }
 )
+REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed"})
+CHARGE_REFUNDED = "charge.refunded"
+DISPUTE_EVENTS = frozenset(
+    {
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+    }
+)
+# Every event type the service acts on (reconciliation lists exactly these).
+HANDLED_EVENTS = CHECKOUT_EVENTS | REFUND_EVENTS | {CHARGE_REFUNDED} | DISPUTE_EVENTS
 
 # Column sizes in the database: longer values cannot be a real Stripe event.
 _MAX_ID = 255
@@ -111,7 +129,12 @@ class StripeProvider:
             session = await self._client.v1.checkout.sessions.create_async(params, options)
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
-        return CreatedCheckout(session_id=session.id, url=session.url or "")
+        expires_at = getattr(session, "expires_at", None)
+        return CreatedCheckout(
+            session_id=session.id,
+            url=session.url or "",
+            expires_at=expires_at if isinstance(expires_at, int) else None,
+        )
 
     async def fetch_checkout(self, session_id: str, *, account: str | None) -> PaymentSignal:
         options: dict[str, Any] = {"stripe_account": account} if account else {}
@@ -127,23 +150,31 @@ class StripeProvider:
         except UnusableSession as exc:
             raise ProviderRejected(f"Stripe returned an unusable session: {exc}") from None
 
-    async def refund(self, request: RefundRequest) -> RefundResult:
-        """Refund what remains of the payment: without `amount`, Stripe takes all that is left,
-        so a partial refund made elsewhere (the Dashboard) cannot make this one too large.
+    async def refund(self, request: RefundRequest) -> RefundSignal:
+        """Refund `amount`, or without it what remains of the payment: Stripe then takes all
+        that is left, so a partial refund made elsewhere (the Dashboard) cannot make this one
+        too large. Nothing left to refund raises AlreadyRefunded.
 
-        A charge already refunded in full elsewhere is not an error: the result then has no
-        refund id and says what Stripe holds as refunded on the charge.
+        Our refund id rides in metadata, so the refund's webhooks find its row even before
+        this answer is recorded.
         """
         params: dict[str, Any] = {
             "payment_intent": request.payment_id,
-            "reason": "requested_by_customer",
-            "metadata": {"order_id": str(request.order_id), "reason": request.reason},
+            "reason": _STRIPE_REASONS.get(request.reason, "requested_by_customer"),
+            "metadata": {
+                "order_id": str(request.order_id),
+                "refund_id": str(request.refund_id),
+                "reason": request.reason,
+            },
         }
+        if request.amount is not None:
+            params["amount"] = request.amount
         options: dict[str, Any] = {"idempotency_key": request.idempotency_key}
         account = None
         if request.routing:
-            # The platform gives back the fee it took, if it took one (only the application
-            # that took a fee may refund it); a destination charge takes the transfer back.
+            # The platform gives back the fee it took, in proportion, if it took one (only
+            # the application that took a fee may refund it); a destination charge takes
+            # the transfer back in proportion too.
             if request.routing.application_fee_amount > 0:
                 params["refund_application_fee"] = True
             if request.routing.charge_type == "direct":
@@ -155,34 +186,47 @@ class StripeProvider:
         except stripe.StripeError as exc:
             error = _translate(exc)
             if isinstance(error, ProviderRejected) and error.code == "charge_already_refunded":
-                return await self._refunded_elsewhere(request.payment_id, account=account)
+                raise AlreadyRefunded(str(error)) from exc
             raise error from exc
-        return RefundResult(
-            refund_id=refund.id,
-            amount=refund.amount,
-            currency=refund.currency,
-            status=refund.status or "",
-        )
+        signal = refund_signal(refund.to_dict(), account=account)
+        if signal is None:
+            raise ProviderRejected("Stripe answered with a refund it does not describe")
+        return signal
 
-    async def _refunded_elsewhere(self, payment_id: str, *, account: str | None) -> RefundResult:
-        """What was given back on a charge refunded outside this service, as Stripe holds it:
-        the charge's `amount_refunded` in its own currency (on the connected account for a
-        direct charge), not what the order expected to give back."""
+    async def list_refunds(self, payment_id: str, *, account: str | None) -> list[RefundSignal]:
+        """Every refund of the payment, as Stripe holds them (on the connected account for a
+        direct charge): how refunds made elsewhere are found without their webhooks."""
         options: dict[str, Any] = {"stripe_account": account} if account else {}
+        found = []
         try:
-            intent = await self._client.v1.payment_intents.retrieve_async(
-                payment_id, {"expand": ["latest_charge"]}, options
+            page = await self._client.v1.refunds.list_async(
+                {"payment_intent": payment_id, "limit": 100}, options
             )
+            async for refund in page.auto_paging_iter():
+                signal = refund_signal(refund.to_dict(), account=account)
+                if signal is not None:
+                    found.append(signal)
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
-        charge = intent.to_dict().get("latest_charge")
-        refunded = _integer(charge, "amount_refunded") if isinstance(charge, Mapping) else None
-        currency = _currency(charge, "currency") if isinstance(charge, Mapping) else None
-        if refunded is None or currency is None:
-            raise ProviderRejected("Stripe says the charge was refunded but shows no such charge")
-        return RefundResult(
-            refund_id=None, amount=refunded, currency=currency, status="already_refunded"
-        )
+        return found
+
+    async def list_events(
+        self, *, account: str | None, created_gte: int, types: list[str]
+    ) -> AsyncIterator[ProviderEvent]:
+        """The account's events of `types` since `created_gte`, newest first, each read as a
+        verified webhook would be: they come from Stripe's API over TLS with our key, so
+        they need no signature. Stripe keeps events for 30 days."""
+        options: dict[str, Any] = {"stripe_account": account} if account else {}
+        params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": 100}
+        try:
+            for start in range(0, len(types), 20):  # Stripe takes at most 20 types per call
+                page = await self._client.v1.events.list_async(
+                    {**params, "types": types[start : start + 20]}, options
+                )
+                async for event in page.auto_paging_iter():
+                    yield read_event(event.to_dict())
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
 
     def parse_event(
         self, body: bytes, headers: Mapping[str, str], secrets: list[str]
@@ -193,23 +237,144 @@ class StripeProvider:
         dropping events signed with the old one.
         """
         _verify_signature(body, headers.get("stripe-signature"), secrets, self._tolerance)
-        event = _parse_event_body(body)
-        account = event.get("account")
-        signal, problem = None, None
-        obj = event["data"]["object"]
-        if event["type"] in CHECKOUT_EVENTS and obj.get("object") == "checkout.session":
-            try:
-                signal = signal_from_session(obj, event_type=event["type"], account=account)
-            except UnusableSession as exc:
-                problem = str(exc)
-        return ProviderEvent(
-            id=event["id"],
-            type=event["type"],
-            account=account,
-            livemode=event.get("livemode") is True,
-            signal=signal,
-            problem=problem,
-        )
+        try:
+            event = strict_json.loads(body)
+        except strict_json.NotJson as exc:
+            raise InvalidEvent(f"body {exc}") from None
+        return read_event(event)
+
+
+def read_event(event: object) -> ProviderEvent:
+    """An event's envelope and what it is about, or InvalidEvent for anything Stripe never
+    sends. Signed webhooks and events listed from the API are read the same way."""
+    envelope = _event_envelope(event)
+    account = envelope.get("account")
+    event_type = envelope["type"]
+    obj = envelope["data"]["object"]
+    found: dict[str, Any] = {}
+    problem = None
+    try:
+        if event_type in CHECKOUT_EVENTS and obj.get("object") == "checkout.session":
+            found["signal"] = signal_from_session(obj, event_type=event_type, account=account)
+        elif event_type in REFUND_EVENTS and obj.get("object") == "refund":
+            found["refund"] = _required(refund_signal(obj, account=account), "refund")
+        elif event_type == CHARGE_REFUNDED and obj.get("object") == "charge":
+            found["charge_refunds"] = _required(_charge_refunds(obj, account), "charge")
+        elif event_type in DISPUTE_EVENTS and obj.get("object") == "dispute":
+            found["dispute"] = _required(_dispute_signal(obj, account), "dispute")
+    except UnusableSession as exc:
+        problem = str(exc)
+    created = _integer(envelope, "created")
+    return ProviderEvent(
+        id=envelope["id"],
+        type=event_type,
+        account=account,
+        livemode=envelope.get("livemode") is True,
+        signal=found.get("signal"),
+        problem=problem,
+        refund=found.get("refund"),
+        charge_refunds=found.get("charge_refunds"),
+        dispute=found.get("dispute"),
+        created=created,
+    )
+
+
+def _required(value: Any, what: str) -> Any:
+    if value is None:
+        raise UnusableSession(f"the event's {what} lacks an id, an amount or a currency")
+    return value
+
+
+_STRIPE_REASONS = {"duplicate": "duplicate", "fraudulent": "fraudulent"}
+_REFUND_STATES = {
+    "pending": RefundState.PENDING,
+    "requires_action": RefundState.PENDING,
+    "succeeded": RefundState.SUCCEEDED,
+    "failed": RefundState.FAILED,
+    "canceled": RefundState.CANCELED,
+}
+
+
+def refund_signal(refund: Mapping[str, Any], *, account: str | None) -> RefundSignal | None:
+    """What a Stripe refund says, or None if it lacks what every refund has. An unknown
+    status counts as pending: money may be on its way back, so it is not refundable again."""
+    refund_id = _stripe_id(refund.get("id"), _MAX_ID)
+    amount = _integer(refund, "amount")
+    currency = _currency(refund, "currency")
+    if refund_id is None or amount is None or not 0 <= amount < _MAX_AMOUNT or currency is None:
+        return None
+    metadata = refund.get("metadata")
+    ours = metadata.get("refund_id") if isinstance(metadata, Mapping) else None
+    return RefundSignal(
+        refund_id=refund_id,
+        payment_id=_payment_of(refund),
+        account=account,
+        amount=amount,
+        currency=currency,
+        status=_REFUND_STATES.get(str(refund.get("status")), RefundState.PENDING),
+        reason=_short_text(refund, "reason"),
+        failure_reason=_short_text(refund, "failure_reason"),
+        our_refund_id=_uuid(ours),
+    )
+
+
+def _charge_refunds(charge: Mapping[str, Any], account: str | None) -> ChargeRefunds | None:
+    payment_id = _payment_of(charge)
+    refunded = _integer(charge, "amount_refunded")
+    currency = _currency(charge, "currency")
+    if payment_id is None or refunded is None or currency is None:
+        return None
+    if not 0 <= refunded < _MAX_AMOUNT:
+        return None
+    return ChargeRefunds(
+        payment_id=payment_id, account=account, amount_refunded=refunded, currency=currency
+    )
+
+
+def _dispute_signal(dispute: Mapping[str, Any], account: str | None) -> DisputeSignal | None:
+    dispute_id = _stripe_id(dispute.get("id"), _MAX_ID)
+    amount = _integer(dispute, "amount")
+    currency = _currency(dispute, "currency")
+    status = _short_text(dispute, "status")
+    if dispute_id is None or amount is None or currency is None or status is None:
+        return None
+    if not 0 <= amount < _MAX_AMOUNT:
+        return None
+    evidence = dispute.get("evidence_details")
+    due_by = _integer(evidence, "due_by") if isinstance(evidence, Mapping) else None
+    return DisputeSignal(
+        dispute_id=dispute_id,
+        payment_id=_payment_of(dispute),
+        account=account,
+        amount=amount,
+        currency=currency,
+        reason=_short_text(dispute, "reason"),
+        status=status,
+        # 0 means no response is possible; a date past 9999 cannot be stored (or be real).
+        evidence_due_by=due_by if due_by and 0 < due_by < 253402300800 else None,
+    )
+
+
+def _payment_of(obj: Mapping[str, Any]) -> str | None:
+    """The PaymentIntent a refund, charge or dispute belongs to (expanded or not)."""
+    payment = obj.get("payment_intent")
+    if isinstance(payment, Mapping):
+        payment = payment.get("id")
+    return _stripe_id(payment, _MAX_ID)
+
+
+def _short_text(obj: Mapping[str, Any], key: str) -> str | None:
+    """A Stripe enum value (a reason, a status), if it is one: short plain ASCII."""
+    return _stripe_id(obj.get(key), 64)
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
 
 
 def _route_checkout(
@@ -349,15 +514,11 @@ def _verify_signature(body: bytes, header: str | None, secrets: list[str], toler
     raise InvalidEvent("signature does not match, or the timestamp is outside the tolerance")
 
 
-def _parse_event_body(body: bytes) -> dict[str, Any]:
+def _event_envelope(event: object) -> dict[str, Any]:
     """The event's envelope, or InvalidEvent (400) for anything Stripe never sends.
 
     `livemode` must be a JSON boolean: a string `"true"` read as false would let a
     live event pass as a test one (and the reverse)."""
-    try:
-        event = strict_json.loads(body)
-    except strict_json.NotJson as exc:
-        raise InvalidEvent(f"body {exc}") from None
     if not isinstance(event, dict):
         raise InvalidEvent("body is not a JSON object")
     data = event.get("data")

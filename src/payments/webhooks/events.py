@@ -1,4 +1,5 @@
-"""Webhook events: apply each one through confirm_payment and record it once.
+"""Webhook events: apply each one (a checkout through confirm_payment, a refund or a
+dispute through theirs) and record it once.
 
 The event id is looked up first, so a redelivery costs one read and changes
 nothing. Otherwise the event is applied and its id inserted (primary key, ON
@@ -22,10 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db import Database, insert_for
+from payments.disputes import service as disputes
 from payments.models import ConfirmedVia, WebhookEvent
 from payments.orders import paid_at_once
 from payments.orders.confirm import Result, confirm_payment
-from payments.providers.base import ProviderEvent
+from payments.providers.base import ChargeRefunds, ProviderEvent
+from payments.refunds import repository as refund_rows
+from payments.refunds import service as refunds
 
 log = structlog.get_logger(__name__)
 
@@ -61,11 +65,13 @@ async def handle_event(
         log.info("webhook.duplicate", event_id=event.id, type=event.type)
         return DUPLICATE
     async with database.transaction() as session:
-        if ignored is not None or event.signal is None:
-            outcome = ignored or Ignored.UNHANDLED_TYPE
-        else:
+        if ignored is not None:
+            outcome = ignored
+        elif event.signal is not None:
             confirmed = await confirm_payment(session, event.signal, via=ConfirmedVia.WEBHOOK)
             outcome = confirmed.result
+        else:
+            outcome = await _after_payment(session, event)
         if not await _record(session, event, provider, endpoint, outcome):
             log.info("webhook.duplicate", event_id=event.id, type=event.type)
             return DUPLICATE
@@ -103,9 +109,25 @@ def _ignore_reason(event: ProviderEvent, endpoint: Endpoint, livemode: bool) -> 
     if event.problem is not None:
         log.warning("webhook.unusable", event_id=event.id, type=event.type, problem=event.problem)
         return Ignored.UNUSABLE
-    if event.signal is None:
+    if not (event.signal or event.refund or event.charge_refunds or event.dispute):
         return Ignored.UNHANDLED_TYPE
     return None
+
+
+async def _after_payment(session: AsyncSession, event: ProviderEvent) -> str:
+    """Refunds and disputes of a payment, on the order that payment belongs to (on the
+    event's account only: a direct charge's refunds arrive on the Connect endpoint)."""
+    if event.dispute is not None:
+        return await disputes.apply(session, event.dispute)
+    subject = event.refund or event.charge_refunds
+    if subject is None or subject.payment_id is None:
+        return Ignored.UNHANDLED_TYPE
+    order = await refund_rows.lock_order_of_payment(session, subject.payment_id, event.account)
+    if order is None:
+        return refunds.Applied.UNKNOWN_PAYMENT
+    if isinstance(subject, ChargeRefunds):
+        return await refunds.note_charge_refunds(session, order, subject)
+    return await refunds.apply(session, order, subject)
 
 
 async def _recorded(database: Database, provider: str, event_id: str) -> bool:

@@ -1,0 +1,1 @@
+"""Disputes (chargebacks): recorded once each, their status only ever moving forward."""
