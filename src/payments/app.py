@@ -18,6 +18,7 @@ from payments.catalog.routes import router as catalog_router
 from payments.checkout.routes import router as checkout_router
 from payments.config import SANDBOX_ADMIN_KEY, Settings, get_settings
 from payments.db import Database, create_engine
+from payments.disputes.routes import router as disputes_router
 from payments.docs import router as docs_router
 from payments.errors import DatabaseUnavailable, install_error_handlers
 from payments.head import HeadAsGetMiddleware
@@ -28,6 +29,7 @@ from payments.orders.routes import public as orders_router
 from payments.outbox import OutboxWorker
 from payments.pages import router as pages_router
 from payments.providers.stripe import StripeProvider
+from payments.refunds.routes import router as refunds_router
 from payments.sandbox_mode import (
     close_orphaned_checkouts,
     holding_sandbox_database,
@@ -82,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         orders_router,
         catalog_router,
         orders_admin_router,
+        refunds_router,
+        disputes_router,
         health.router,
     ):
         app.include_router(router)

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from fastapi import Header
 from pydantic import BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
@@ -124,3 +125,18 @@ def _integral(value: object) -> object:
 # `"5"`, `true` and `5.5` are refused, never coerced. (Placed last, the field's bounds
 # still reach the schema as `minimum`/`maximum`.)
 WHOLE_NUMBER = BeforeValidator(_integral)
+
+
+# An empty key is refused like any malformed one, never taken as "no key".
+IdempotencyKey = Annotated[
+    Annotated[
+        str,
+        Pattern(r"[\x21-\x7e]{1,255}", "1 to 255 visible ASCII characters, such as a UUID"),
+    ]
+    | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Retrying with the same key (and the same body) returns the same result "
+        "instead of doing it twice; another body with the key is a 422.",
+    ),
+]

@@ -47,6 +47,11 @@ def free_event(shop: Shop, checkout: dict) -> dict:
     )
 
 
+async def owed_keys(shop: Shop, order_id: str) -> list[str]:
+    """The outbox key of each refund the order owes: `refund:<refund id>`."""
+    return [f"refund:{refund['id']}" for refund in (await shop.order(order_id))["refunds"]]
+
+
 async def outbox_keys(db) -> list[str]:
     return [r["idempotency_key"] for r in await db.fetch("SELECT idempotency_key FROM outbox")]
 
@@ -70,7 +75,7 @@ async def test_session_paid_in_another_currency_does_not_pay_the_order(shop: Sho
     assert (await shop.stock(product), await shop.stock(other)) == (5, 5)
     stored = await db.fetchval("SELECT outcome FROM webhook_events WHERE event_id=$1", event["id"])
     assert stored == "payment_mismatch"
-    assert await outbox_keys(db) == [f"refund-remaining:{checkout['order_id']}:currency_mismatch"]
+    assert await outbox_keys(db) == await owed_keys(shop, checkout["order_id"])
     untouched = await shop.order(bystander["order_id"])
     assert (untouched["status"], untouched["review_reason"]) == ("pending", None)
 
@@ -89,6 +94,7 @@ async def test_refund_of_a_mismatched_payment_gives_back_what_stripe_holds(shop:
     assert "amount" not in refund.request_params
     assert refund.request_params["metadata"] == {
         "order_id": checkout["order_id"],
+        "refund_id": order["refunds"][0]["id"],
         "reason": "currency_mismatch",
     }
     assert [(r["amount"], r["currency"], r["reason"]) for r in order["refunds"]] == [
@@ -198,7 +204,7 @@ async def test_same_mismatched_event_twice_flags_once_and_queues_one_refund(shop
     assert other_mismatch.json()["outcome"] == "payment_mismatch"
     order = await shop.order(checkout["order_id"])
     assert (order["status"], order["review_reason"]) == ("refund_pending", "currency_mismatch")
-    assert await outbox_keys(db) == [f"refund-remaining:{checkout['order_id']}:currency_mismatch"]
+    assert await outbox_keys(db) == await owed_keys(shop, checkout["order_id"])
     await shop.drain_outbox()
     assert len(shop.fake.refunds()) == 1
 
@@ -220,7 +226,7 @@ async def test_verify_of_a_session_in_another_currency_flags_once(shop: Shop, db
     order = await shop.order(checkout["order_id"])
     assert (order["review_reason"], order["confirmed_via"]) == ("currency_mismatch", None)
     assert await shop.stock(product) == 5
-    assert await outbox_keys(db) == [f"refund-remaining:{checkout['order_id']}:currency_mismatch"]
+    assert await outbox_keys(db) == await owed_keys(shop, checkout["order_id"])
 
 
 async def test_verify_of_a_mismatch_without_money_keeps_the_order_open(shop: Shop, db) -> None:

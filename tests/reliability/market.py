@@ -275,7 +275,9 @@ async def assert_exactly_once(
             r["event_id"] for r in await conn.fetch("SELECT event_id FROM webhook_events")
         )
         outbox = await conn.fetch("SELECT order_id::text, idempotency_key, done_at FROM outbox")
-        refunds = await conn.fetch("SELECT order_id::text, provider_refund_id, amount FROM refunds")
+        refunds = await conn.fetch(
+            "SELECT id::text, order_id::text, provider_refund_id, amount FROM refunds"
+        )
     finally:
         await conn.close()
 
@@ -310,9 +312,9 @@ async def assert_exactly_once(
     # One refund queued per oversold order, none for a paid one.
     keys = Counter(row["order_id"] for row in outbox)
     assert keys == Counter(p.order_id for p in oversold)
-    assert {row["idempotency_key"] for row in outbox} == {
-        f"refund-remaining:{p.order_id}:out_of_stock" for p in oversold
-    }
+    # Each under the key of the refund row written with it.
+    assert Counter(r["order_id"] for r in refunds) == Counter(p.order_id for p in oversold)
+    assert {row["idempotency_key"] for row in outbox} == {f"refund:{r['id']}" for r in refunds}
     if refunds_sent:
         _assert_refunded_once(fake, market, orders, oversold, outbox, refunds)
     return Outcome(paid=len(paid), refunded=len(oversold))

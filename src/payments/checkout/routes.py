@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 
 from payments.bodies import JsonBodyRoute
 from payments.checkout import service
@@ -26,22 +26,10 @@ from payments.errors import (
     UnknownProduct,
     responses,
 )
-from payments.inputs import Pattern
+from payments.inputs import IdempotencyKey, Pattern
 
 router = APIRouter(prefix="/checkout", tags=["checkout"], route_class=JsonBodyRoute)
 
-# An empty key is refused like any malformed one, never taken as "no key".
-IdempotencyKey = Annotated[
-    Annotated[
-        str,
-        Pattern(r"[\x21-\x7e]{1,255}", "1 to 255 visible ASCII characters, such as a UUID"),
-    ]
-    | None,
-    Header(
-        alias="Idempotency-Key",
-        description="Retrying with the same key returns the same order and session.",
-    ),
-]
 SessionId = Annotated[
     str, Pattern(r"[A-Za-z0-9_]{1,255}", "a Checkout Session id, such as cs_test_a1B2c3")
 ]

@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.catalog.repository import products_by_id
+from payments.checkout.fees import application_fee
 from payments.checkout.schemas import CheckoutIn, CheckoutOut, VerifyOut
 from payments.config import Settings
 from payments.db import Database
@@ -143,17 +144,6 @@ async def _confirm_from_provider(
     async with database.transaction() as session:
         result = await confirm_payment(session, signal, via=ConfirmedVia.VERIFY)
     return result.status
-
-
-def application_fee(amount: int, fee_bps: int) -> int:
-    """The platform's cut of what the buyer pays: `fee_bps` of `amount`, in minor units,
-    rounded half up (0.5 of a unit and more up, less down). Integers only, never floats.
-
-    Stripe fixes `application_fee_amount` when the session is created, so the fee is
-    only right if the buyer pays exactly `amount`: an order with a fee therefore takes
-    no promotion codes (see `_create_order`), and one whose fee rounds to 0 may.
-    """
-    return (amount * fee_bps + 5_000) // 10_000
 
 
 def _answer(order: Order) -> CheckoutOut:

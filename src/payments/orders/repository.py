@@ -106,7 +106,9 @@ async def get_order(
 ) -> Order | None:
     stmt = select(Order).where(Order.id == order_id)
     if full:
-        stmt = stmt.options(selectinload(Order.items), selectinload(Order.refunds))
+        stmt = stmt.options(
+            selectinload(Order.items), selectinload(Order.refunds), selectinload(Order.disputes)
+        )
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -115,7 +117,7 @@ async def list_orders(
 ) -> Sequence[Order]:
     stmt = (
         select(Order)
-        .options(selectinload(Order.refunds))
+        .options(selectinload(Order.refunds), selectinload(Order.disputes))
         .order_by(Order.created_at.desc(), Order.id.desc())  # SQLite's clock ticks in seconds
         .limit(limit)
     )

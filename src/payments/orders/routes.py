@@ -44,11 +44,12 @@ async def get_public_order(order_id: uuid.UUID, database: DatabaseDep) -> Public
     responses=responses(Unauthorized, InvalidRequest, NotFound, ServiceUnavailable),
 )
 async def get_order(order_id: uuid.UUID, database: DatabaseDep) -> AdminOrderDetail:
+    """The whole record: items, refunds, disputes, and its money invariants checked."""
     async with database.reading() as session:
         order = await repository.get_order(session, order_id, full=True)
     if order is None:
         raise NotFound(f"no order {order_id}")
-    return AdminOrderDetail.model_validate(order)
+    return AdminOrderDetail.of(order)
 
 
 @admin.get(

@@ -22,9 +22,6 @@ ALLOWED_FROM: dict[S, frozenset[S]] = {
 # These count against what remains refundable: money is on its way back or went back.
 COUNTED = frozenset({S.PENDING, S.SUCCEEDED})
 
-# Reasons an admin may give (Stripe's own).
-ADMIN_REASONS = frozenset({R.REQUESTED_BY_CUSTOMER, R.DUPLICATE, R.FRAUDULENT})
-
 # The service's own refunds of a payment the order could not keep: they ask the provider
 # for whatever remains of the payment, not for an amount.
 WHOLE_REMAINDER = frozenset({R.OUT_OF_STOCK, R.CURRENCY_MISMATCH, R.AMOUNT_MISMATCH})
