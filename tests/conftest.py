@@ -234,6 +234,28 @@ class Shop:
             await self.deliver(self.fake.last_event("checkout.session.completed"))
         return first, second
 
+    async def paid(
+        self, seller: dict[str, Any] | None = None, *, unit_amount: int = 2500, quantity: int = 1
+    ) -> dict[str, Any]:
+        """A paid order (confirmed by its webhook), as the admin API shows it."""
+        product = await self.product(unit_amount=unit_amount, seller=seller)
+        checkout = await self.checkout(product, quantity=quantity)
+        self.fake.complete_session(checkout["session_id"], outcome="paid")
+        response = await self.deliver(self.fake.last_event("checkout.session.completed"))
+        assert response.json()["outcome"] == "paid", response.text
+        return await self.order(checkout["order_id"])
+
+    async def refund(
+        self, order_id: str, key: str | None = None, **body: Any
+    ) -> httpx.Response:
+        """POST /admin/orders/{id}/refunds with `body`, and an Idempotency-Key if given."""
+        headers = dict(self.admin)
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return await self.client.post(
+            f"/admin/orders/{order_id}/refunds", json=body, headers=headers
+        )
+
     async def drain_outbox(self) -> int:
         attempted: int = await self.app.state.outbox.drain()
         return attempted

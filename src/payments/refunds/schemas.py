@@ -29,7 +29,7 @@ class RefundIn(BaseModel):
         description="Minor units of the order's currency; default: all that remains refundable",
     )
     reason: AdminReason | None = None
-    restock: bool = Field(
+    restock: Annotated[bool, Field(strict=True)] = Field(
         default=False,
         description="Return the order's quantities to stock (once per order, whatever the "
         "number of refunds)",
