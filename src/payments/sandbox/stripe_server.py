@@ -10,9 +10,9 @@ also POSTed to them, signed and retried like Stripe, with chaos on demand.
 What Stripe does on its own after a payment (a refund made in the Dashboard, a
 pending refund settling or failing, a dispute opening and being decided) is
 played by the methods below and by the same controls under /_sandbox. They act
-on whichever account the object lives on and raise KeyError for an unknown id,
-ValueError for a change Stripe would not make (the ApiError with its code is the
-`__cause__`).
+on whichever account the object lives on and raise KeyError for an unknown id and
+ChangeRefused (a ValueError with Stripe's error `code` and `param`) for a change
+Stripe would not make.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from payments.sandbox.chaos import Chaos, ChaosSettings
 from payments.sandbox.checkout import FreePaymentStatus, Outcome
 from payments.sandbox.control import Control
 from payments.sandbox.delivery import DEFAULT_RETRY_DELAYS, Deliverer, DeliveryAttempt, Drop
-from payments.sandbox.errors import ApiError
+from payments.sandbox.errors import ApiError, ChangeRefused
 from payments.sandbox.faults import Faults
 from payments.sandbox.hosted_checkout import HostedCheckout
 from payments.sandbox.idempotency import IdempotencyKeys
@@ -44,6 +44,7 @@ from payments.sandbox.signing import sign_payload
 from payments.sandbox.store import Account, AnyAccount, RefundRecord, RefundStatus, Store
 
 __all__ = [
+    "ChangeRefused",
     "Chaos",
     "DeliveryAttempt",
     "FakeStripe",
@@ -236,7 +237,7 @@ class FakeStripe:
 
         On the payment's own account, with no metadata and no `request` on its events:
         `charge.refunded` (cumulative `amount_refunded`) and `refund.created`. Too much is
-        ValueError caused by ApiError `amount_too_large` / `charge_already_refunded`.
+        ChangeRefused with code `amount_too_large` / `charge_already_refunded`.
         """
         return self._stripe_side(
             lambda: refunds.refund_in_dashboard(
@@ -280,7 +281,7 @@ class FakeStripe:
 
         Emits `charge.dispute.updated` (previous status in `previous_attributes`), then
         `charge.dispute.closed` for won/lost/warning_closed and
-        `charge.dispute.funds_reinstated` for won. A closed dispute raises ValueError.
+        `charge.dispute.funds_reinstated` for won. A closed dispute raises ChangeRefused.
         """
         return self._stripe_side(lambda: disputes.update_dispute(self._store, dispute_id, status))
 
@@ -428,10 +429,10 @@ class FakeStripe:
 
 @contextmanager
 def _as_python_errors() -> Iterator[None]:
-    """The Python side's errors: KeyError for an unknown id, ValueError for a refused change."""
+    """The Python side's errors: KeyError for an unknown id, ChangeRefused for the rest."""
     try:
         yield
     except ApiError as error:
         if error.code == "resource_missing":
             raise KeyError(error.message) from error
-        raise ValueError(error.message) from error
+        raise ChangeRefused(error) from error
