@@ -2,6 +2,7 @@
 
 import time
 
+import httpx
 import pytest
 import stripe
 
@@ -99,3 +100,111 @@ async def test_invalid_list_params_are_rejected(fake, client, params, param):
 
     assert caught.value.http_status == 400
     assert caught.value.param == param
+
+
+PAGER = {"stripe_account": "acct_pager"}
+
+
+async def test_auto_paging_walks_hundreds_of_events_exactly_once_per_account(fake, client):
+    """Over 250 events, interleaved across the platform and a connected account: each list
+    walks its own account's events once, newest first, keeping Stripe-Account on every page."""
+    platform, connected = [], []
+    for i in range(260):
+        platform += _emit(fake, 1)
+        if i < 255:
+            connected += _emit(fake, 1, account="acct_pager")
+
+    first = await client.v1.events.list_async({"limit": 100})
+    platform_walk = [e.id async for e in first.auto_paging_iter()]
+    mark = len(fake.requests)
+    first = await client.v1.events.list_async({"limit": 100}, PAGER)
+    connected_walk = [e.id async for e in first.auto_paging_iter()]
+
+    assert platform_walk == platform[::-1]
+    assert connected_walk == connected[::-1]
+    pages = fake.requests[mark:]
+    assert [r.query.get("starting_after") for r in pages] == [
+        None,
+        connected[::-1][99],
+        connected[::-1][199],
+    ]
+    assert {r.account for r in pages} == {"acct_pager"}
+
+
+async def test_types_filter_pages_in_both_spellings(fake, client, base_url):
+    """types[] (as curl writes it) and types[N] (as the SDK does) give the same events."""
+    wanted = _emit(fake, 3, "refund.failed") + _emit(fake, 2, "charge.dispute.created")
+    _emit(fake, 4, "sandbox.tick")
+
+    page = await client.v1.events.list_async(
+        {"types": ["refund.failed", "charge.dispute.created"], "limit": 2}
+    )
+    walked = [e.id async for e in page.auto_paging_iter()]
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        raw = await http.get(
+            "/v1/events?types[]=refund.failed&types[]=charge.dispute.created",
+            headers={"Authorization": "Bearer sk_test_sandbox"},
+        )
+
+    assert walked == wanted[::-1]
+    assert [e["id"] for e in raw.json()["data"]] == wanted[::-1]
+
+
+async def test_created_gte_keeps_events_from_then_on_ordered_by_created(fake, client):
+    """created[gte] drops older events; lists order by `created`, not by recording order."""
+    now = int(time.time())
+    newest = fake.make_event("sandbox.tick", {"id": "a"}, created=now)["id"]
+    old = fake.make_event("sandbox.tick", {"id": "b"}, created=now - 3600)["id"]
+    middle = fake.make_event("sandbox.tick", {"id": "c"}, created=now - 600)["id"]
+
+    everything = await client.v1.events.list_async()
+    recent = await client.v1.events.list_async({"created": {"gte": now - 600}})
+
+    assert [e.id for e in everything.data] == [newest, middle, old]
+    assert [e.id for e in recent.data] == [newest, middle]
+
+
+async def test_events_older_than_thirty_days_are_gone(fake, client):
+    """As on Stripe, an event past 30 days is neither listed nor retrievable."""
+    stale = fake.make_event("sandbox.tick", {"id": "x"}, created=int(time.time()) - 31 * 86400)
+    [fresh] = _emit(fake, 1)
+
+    listed = await client.v1.events.list_async()
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        await client.v1.events.retrieve_async(stale["id"])
+
+    assert [e.id for e in listed.data] == [fresh]
+    assert (caught.value.http_status, caught.value.code) == (404, "resource_missing")
+    assert (await client.v1.events.retrieve_async(fresh)).id == fresh
+
+
+async def test_delivery_success_splits_delivered_from_undelivered(delivering, receiver, client):
+    """delivery_success=true lists what an endpoint accepted; false what was dropped or
+    never accepted; delivered events no longer count as pending_webhooks."""
+    delivering.drop_deliveries(2)
+    dropped = _emit(delivering, 2)
+    delivered = _emit(delivering, 1)
+    assert delivering.wait_for_deliveries(5)
+    receiver.wait_for(1)
+
+    ok = await client.v1.events.list_async({"delivery_success": True})
+    not_ok = await client.v1.events.list_async({"delivery_success": False})
+
+    assert [e.id for e in ok.data] == delivered
+    assert ok.data[0].pending_webhooks == 0
+    assert [e.id for e in not_ok.data] == dropped[::-1]
+    assert not_ok.data[0].pending_webhooks == 1
+
+
+async def test_delivery_success_counts_an_event_given_up_on_as_failed(delivering, receiver, client):
+    """An event whose every attempt failed is listed under delivery_success=false."""
+    receiver.fail_next(10)
+    [failing] = _emit(delivering, 1)
+    assert delivering.wait_for_deliveries(5)
+
+    not_ok = await client.v1.events.list_async({"delivery_success": False})
+    ok = await client.v1.events.list_async({"delivery_success": True})
+
+    assert [e.id for e in not_ok.data] == [failing]
+    assert ok.data == []
+    assert len(receiver.received) == 3  # the first attempt and both retries

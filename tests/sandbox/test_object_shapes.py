@@ -53,11 +53,21 @@ CHARGE_FIELDS = _fields(
     """
 )
 
+# The fixture's fields plus failure_reason and pending_reason, which the SDK's Refund has and
+# the fixture (a succeeded refund) leaves out; the service reads them on failed refunds.
 REFUND_FIELDS = _fields(
     """
     amount balance_transaction charge created currency customer customer_account
-    destination_details id metadata object payment_intent payment_method reason
-    receipt_number source_transfer_reversal status transfer_reversal
+    destination_details failure_reason id metadata object payment_intent payment_method
+    pending_reason reason receipt_number source_transfer_reversal status transfer_reversal
+    """
+)
+
+DISPUTE_FIELDS = _fields(
+    """
+    amount balance_transactions charge created currency enhanced_eligibility_types evidence
+    evidence_details id is_charge_refundable livemode metadata object payment_intent
+    payment_method_details reason status
     """
 )
 
@@ -69,7 +79,7 @@ EVENT_FIELDS = _fields(
 
 
 async def test_wire_objects_have_exactly_the_fixture_fields(fake, client):
-    """Session, PaymentIntent, charge, refund and event JSON match the fixture field sets."""
+    """Session, PaymentIntent, charge, refund, dispute and event JSON match the fixture fields."""
     created = await client.v1.checkout.sessions.create_async(session_params())
     fake.complete_session(created.id)
     session = await client.v1.checkout.sessions.retrieve_async(created.id)
@@ -78,11 +88,17 @@ async def test_wire_objects_have_exactly_the_fixture_fields(fake, client):
     charge = await client.v1.charges.retrieve_async(intent.latest_charge)
     with_refunds = await client.v1.charges.retrieve_async(charge.id, {"expand": ["refunds"]})
     event = await client.v1.events.retrieve_async(fake.events()[0]["id"])
+    other = await client.v1.checkout.sessions.create_async(session_params())
+    disputed = fake.complete_session(other.id)
+    dispute = await client.v1.disputes.retrieve_async(
+        fake.open_dispute(disputed["payment_intent"])["id"]
+    )
 
     assert set(session.to_dict()) == SESSION_FIELDS
     assert set(intent.to_dict()) == PAYMENT_INTENT_FIELDS
     assert set(refund.to_dict()) == REFUND_FIELDS
     assert set(event.to_dict()) == EVENT_FIELDS
+    assert set(dispute.to_dict()) == DISPUTE_FIELDS
     # `refunds` is includable since 2022-11-15: absent unless expanded, like on Stripe.
     assert set(charge.to_dict()) == CHARGE_FIELDS - {"refunds"}
     assert set(with_refunds.to_dict()) == CHARGE_FIELDS

@@ -1,8 +1,9 @@
 """The buyer's choices on the hosted checkout page, also offered to scripts via /_sandbox.
 
-Test cards follow Stripe's: 4242 4242 4242 4242 succeeds and 4000 0000 0000 0002
-is declined. A delayed ("bank debit") payment completes the session unpaid now
-and settles by itself after `settle_seconds`, as Stripe's do days later.
+Test cards follow Stripe's: 4242 4242 4242 4242 succeeds, 4000 0000 0000 0002
+is declined, and 4000 0000 0000 0259 succeeds and is at once disputed as fraudulent.
+A delayed ("bank debit") payment completes the session unpaid now and settles by
+itself after `settle_seconds`, as Stripe's do days later.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Literal
 
 import structlog
 
-from payments.sandbox import checkout
+from payments.sandbox import checkout, disputes
 from payments.sandbox.background import BackgroundLoop, Pending
 from payments.sandbox.checkout import FreePaymentStatus
 from payments.sandbox.store import Store
@@ -21,6 +22,7 @@ log = structlog.get_logger(__name__)
 
 SUCCEEDING_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
+DISPUTED_CARD = "4000000000000259"
 DECLINED = "Your card was declined."
 INVALID_NUMBER = "Your card number is invalid."
 MISSING_PROMOTION_CODE = "Enter a promotion code."
@@ -68,6 +70,11 @@ class Buyer:
         digits = card_number.replace(" ", "")
         if digits == DECLINED_CARD:
             raise PaymentRefused(DECLINED, status=402)
+        if digits == DISPUTED_CARD:
+            with self._store.lock:  # no one sees the payment before its dispute
+                session = self._complete(session_id, "paid")
+                disputes.open_dispute(self._store, session["payment_intent"], reason="fraudulent")
+                return session
         if digits != SUCCEEDING_CARD:
             raise PaymentRefused(INVALID_NUMBER, status=400)
         return self._complete(session_id, "paid")

@@ -112,7 +112,8 @@ def _payment_methods(card_number: str, total: str) -> str:
 <input id="card-number" name="card_number" value="{escape(card_number)}" inputmode="numeric"
  autocomplete="off" size="24">
 <button id="pay" type="submit" name="action" value="pay">Pay {escape(total)}</button>
-<p class="hint">4242 4242 4242 4242 succeeds; 4000 0000 0000 0002 is declined.</p>
+<p class="hint">4242 4242 4242 4242 succeeds; 4000 0000 0000 0002 is declined;
+4000 0000 0000 0259 succeeds, then is disputed as fraudulent.</p>
 </fieldset>
 <fieldset><legend>Bank debit</legend>
 <button id="async-succeed" type="submit" name="action" value="async_succeed">

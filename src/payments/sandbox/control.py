@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from payments import strict_json
+from payments.sandbox import disputes, refunds
 from payments.sandbox.api_keys import check_api_key
 from payments.sandbox.buyer import (
     SCRIPTED_OUTCOMES,
@@ -26,10 +27,10 @@ from payments.sandbox.buyer import (
     SessionClosed,
 )
 from payments.sandbox.chaos import Chaos, ChaosSettings
-from payments.sandbox.delivery import Deliverer
-from payments.sandbox.errors import ApiError, invalid_request, resource_missing
+from payments.sandbox.delivery import Deliverer, Drop
+from payments.sandbox.errors import ApiError, invalid_request, missing_param, resource_missing
 from payments.sandbox.faults import Faults
-from payments.sandbox.store import Store
+from payments.sandbox.store import RefundStatus, Store
 
 Endpoint = Callable[[Request], Awaitable[Any]]
 
@@ -53,6 +54,19 @@ class Control:
         return [
             Route("/_sandbox/chaos", self._guarded(self._set_chaos), methods=["POST"]),
             Route("/_sandbox/deliveries", self._guarded(self._deliveries), methods=["GET"]),
+            Route("/_sandbox/deliveries/drop", self._guarded(self._drop), methods=["POST"]),
+            Route("/_sandbox/refund_status", self._guarded(self._refund_status), methods=["POST"]),
+            Route("/_sandbox/refunds", self._guarded(self._dashboard_refund), methods=["POST"]),
+            Route(
+                "/_sandbox/refunds/{id}/settle",
+                self._guarded(self._settle_refund),
+                methods=["POST"],
+            ),
+            Route(
+                "/_sandbox/refunds/{id}/fail", self._guarded(self._fail_refund), methods=["POST"]
+            ),
+            Route("/_sandbox/disputes", self._guarded(self._open_dispute), methods=["POST"]),
+            Route("/_sandbox/disputes/{id}", self._guarded(self._update_dispute), methods=["POST"]),
             Route("/_sandbox/faults", self._guarded(self._fail_next), methods=["POST"]),
             Route("/_sandbox/sessions/{id}", self._guarded(self._session), methods=["GET"]),
             Route(
@@ -139,6 +153,69 @@ class Control:
     async def _deliveries(self, request: Request) -> list[dict[str, Any]]:
         return [attempt.to_json() for attempt in self._deliverer.attempts()]
 
+    async def _drop(self, request: Request) -> dict[str, Any]:
+        """`{"count": 3}` drops the deliveries of the next 3 events, `{"count": "all"}` of
+        every event from now on, `{"count": 0}` stops; the events are still recorded."""
+        body = _fields(await _json_object(request), "count")
+        raw: Any = body.get("count")
+        if raw != "all" and (not _whole(raw) or raw < 0):
+            raise invalid_request(
+                'count must be a whole number, 0 or more, or "all".', param="count"
+            )
+        count: Drop = raw
+        self._deliverer.drop(count)
+        return {"dropping": self._deliverer.dropping}
+
+    async def _refund_status(self, request: Request) -> dict[str, Any]:
+        """`{"status": "pending"}`: refunds created from now on wait to be settled or failed;
+        `"succeeded"` (the default) makes them succeed at once again."""
+        body = _fields(await _json_object(request), "status")
+        status = body.get("status")
+        if status not in _REFUND_STATUSES:
+            raise invalid_request(
+                f"status must be one of {', '.join(_REFUND_STATUSES)}.", param="status"
+            )
+        chosen: RefundStatus = status
+        with self._store.lock:
+            self._store.new_refund_status = chosen
+        return {"status": chosen}
+
+    async def _dashboard_refund(self, request: Request) -> dict[str, Any]:
+        """A refund made in the Dashboard: `{"payment_intent", "amount"?, "reason"?}`."""
+        body = _fields(await _json_object(request), "payment_intent", "amount", "reason")
+        return refunds.refund_in_dashboard(
+            self._store,
+            _required_str(body, "payment_intent"),
+            amount=_optional_int(body, "amount"),
+            reason=_optional_str(body, "reason"),
+        )
+
+    async def _settle_refund(self, request: Request) -> dict[str, Any]:
+        _fields(await _json_object(request))
+        return refunds.settle_refund(self._store, request.path_params["id"])
+
+    async def _fail_refund(self, request: Request) -> dict[str, Any]:
+        """`{"failure_reason"?}`, by default expired_or_canceled_card."""
+        body = _fields(await _json_object(request), "failure_reason")
+        reason = _optional_str(body, "failure_reason") or "expired_or_canceled_card"
+        return refunds.fail_refund(self._store, request.path_params["id"], reason)
+
+    async def _open_dispute(self, request: Request) -> dict[str, Any]:
+        """`{"payment_intent", "reason"?, "amount"?}`: the buyer's bank disputes the payment."""
+        body = _fields(await _json_object(request), "payment_intent", "reason", "amount")
+        return disputes.open_dispute(
+            self._store,
+            _required_str(body, "payment_intent"),
+            reason=_optional_str(body, "reason") or "fraudulent",
+            amount=_optional_int(body, "amount"),
+        )
+
+    async def _update_dispute(self, request: Request) -> dict[str, Any]:
+        """`{"status"}`: e.g. under_review, won, lost, warning_closed."""
+        body = _fields(await _json_object(request), "status")
+        status = _required_str(body, "status")
+        return disputes.update_dispute(self._store, request.path_params["id"], status)
+
     async def _session(self, request: Request) -> dict[str, Any]:
         return self._session_copy(request.path_params["id"])
 
@@ -182,8 +259,41 @@ _ERROR_TYPES = (
 )
 
 
+_REFUND_STATUSES: tuple[RefundStatus, ...] = ("succeeded", "pending")
+
+
 def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _fields(body: dict[str, Any], *allowed: str) -> dict[str, Any]:
+    """The body, if it has no field but `allowed` (a typo is an error, not a default)."""
+    unknown = set(body) - set(allowed)
+    if unknown:
+        takes = f"it takes {', '.join(allowed)}" if allowed else "it takes none"
+        raise invalid_request(f"Unknown field(s) {', '.join(sorted(unknown))}; {takes}.")
+    return body
+
+
+def _optional_str(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise invalid_request(f"{name} must be a string.", param=name)
+    return value
+
+
+def _required_str(body: dict[str, Any], name: str) -> str:
+    value = _optional_str(body, name)
+    if not value:
+        raise missing_param(name)
+    return value
+
+
+def _optional_int(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is not None and not _whole(value):
+        raise invalid_request(f"{name} must be a whole number.", param=name)
+    return value
 
 
 async def _json_object(request: Request) -> dict[str, Any]:

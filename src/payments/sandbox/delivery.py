@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import structlog
@@ -36,10 +36,14 @@ DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 REQUEST_TIMEOUT_SECONDS = 10.0
 SIMULATED_FAILURE = "chaos: simulated failure"
 WITHHELD = "chaos: never delivered"
+DROPPED = "dropped: never delivered"
 CLOSE_TIMEOUT_SECONDS = 5.0
 
 Signer = Callable[[dict[str, Any]], tuple[bytes, dict[str, str]]]
 """`FakeStripe.signed`: the body and headers for an event, signed for its endpoint."""
+
+Drop = int | Literal["all"]
+"""How many of the next events to drop: a count (0 = none), or "all" from now on."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,8 @@ class DeliveryAttempt:
     """One try at delivering one event.
 
     `attempt` counts from 1 per copy of the event; 0 marks an event withheld by
-    chaos `never`, which is recorded so tests and the demo can see it was skipped.
+    chaos `never` (error WITHHELD) or by `drop` (error DROPPED), which is recorded
+    so tests and the demo can see it was skipped.
     `status` is the HTTP status, None when nothing answered (network error or a
     chaos-simulated failure, explained by `error`).
     """
@@ -94,9 +99,17 @@ class Deliverer:
     """Sends recorded events to the configured endpoints; `submit` is the store's listener."""
 
     def __init__(
-        self, *, sign: Signer, chaos: ChaosSettings, background: BackgroundLoop, pending: Pending
+        self,
+        *,
+        sign: Signer,
+        chaos: ChaosSettings,
+        background: BackgroundLoop,
+        pending: Pending,
+        on_delivered: Callable[[str], None] = lambda _event_id: None,
     ) -> None:
+        """`on_delivered` is told the id of each event an endpoint accepted (2xx)."""
         self._sign = sign
+        self._on_delivered = on_delivered
         self._chaos = chaos
         self._background = background
         self._pending = pending
@@ -104,6 +117,7 @@ class Deliverer:
         self._endpoints: _Endpoints | None = None
         self._attempts: list[DeliveryAttempt] = []
         self._sequence = 0
+        self._drop: Drop = 0
         # Touched only on the background loop's thread:
         self._held: dict[str, list[_Job]] = {}
         self._queues: dict[str, list[_Job]] = {}
@@ -136,6 +150,9 @@ class Deliverer:
         url = endpoints.connect_url if "account" in event else endpoints.platform_url
         if url is None:
             return
+        if self._take_drop():
+            self._record(event, url, 0, None, DROPPED, self._pending.generation)
+            return
         session_id = _session_id(event)
         chaos = self._chaos.for_session(session_id)
         if chaos.never:
@@ -157,14 +174,39 @@ class Deliverer:
         ]
         self._background.call_soon(self._enqueue, jobs)
 
+    def drop(self, count: Drop) -> None:
+        """Never send the next `count` events that have an endpoint, or "all" from now on;
+        0 stops dropping. They are still recorded (and listed by `GET /v1/events`),
+        whatever the chaos settings say, as when Stripe's webhooks do not get through."""
+        if count != "all" and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+            raise ValueError(f"drop takes a count >= 0 or 'all', got {count!r}")
+        with self._lock:
+            self._drop = count
+
+    @property
+    def dropping(self) -> Drop:
+        """What is still to be dropped: a count, or "all"."""
+        with self._lock:
+            return self._drop
+
+    def _take_drop(self) -> bool:
+        with self._lock:
+            if isinstance(self._drop, int):
+                if self._drop == 0:
+                    return False
+                self._drop -= 1
+            return True
+
     def attempts(self) -> list[DeliveryAttempt]:
         with self._lock:
             return list(self._attempts)
 
     def clear(self) -> None:
-        """Forget the attempt log and all queued work (after `Pending.reset`, which drops it)."""
+        """Forget the attempt log, dropping and all queued work (after `Pending.reset`, which
+        drops it)."""
         with self._lock:
             self._attempts.clear()
+            self._drop = 0
         if self._background.running:
             self._background.call_soon(self._forget)
 
@@ -269,8 +311,12 @@ class Deliverer:
         )
         with self._lock:
             # Checked under our lock: a reset (generation bump, then clear) cannot interleave.
-            if self._pending.is_current(generation):
+            current = self._pending.is_current(generation)
+            if current:
                 self._attempts.append(entry)
+        if current and entry.delivered:
+            # Outside our lock: the store's lock is taken before ours when events are submitted.
+            self._on_delivered(entry.event_id)
         log.info(
             "sandbox.webhook.attempt",
             event_id=entry.event_id,

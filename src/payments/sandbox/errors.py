@@ -43,6 +43,16 @@ class ApiError(Exception):
         return {"error": error}
 
 
+class ChangeRefused(ValueError):
+    """A FakeStripe method asked for something Stripe would not do (refund too much, move a
+    closed dispute); `code` and `param` are those of the API error Stripe would answer."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.code = error.code
+        self.param = error.param
+
+
 def invalid_request(
     message: str, *, param: str | None = None, code: str | None = None, status: int = 400
 ) -> ApiError:

@@ -336,8 +336,12 @@ def refund(
     metadata: dict[str, str],
     transfer_reversal: str | None,
     created: int,
+    status: str = "succeeded",
 ) -> dict[str, Any]:
-    """A refund that succeeded immediately, as test-mode card refunds do."""
+    """A refund as created: `succeeded` at once, as test-mode card refunds are, or `pending`.
+
+    A pending refund says why (`pending_reason: processing`) until it settles or fails.
+    """
     method_type = paid_charge["payment_method_details"]["type"]
     if method_type == "card":
         destination: dict[str, Any] = {"type": "card", "card": {"type": "refund"}}
@@ -354,14 +358,104 @@ def refund(
         "customer": paid_charge["customer"],
         "customer_account": None,
         "destination_details": destination,
+        "failure_reason": None,
         "metadata": metadata,
         "payment_intent": paid_charge["payment_intent"],
         "payment_method": paid_charge["payment_method"],
+        "pending_reason": "processing" if status == "pending" else None,
         "reason": reason,
         "receipt_number": None,
         "source_transfer_reversal": None,
-        "status": "succeeded",
+        "status": status,
         "transfer_reversal": transfer_reversal,
+    }
+
+
+_EVIDENCE_FIELDS = (
+    "access_activity_log",
+    "billing_address",
+    "cancellation_policy",
+    "cancellation_policy_disclosure",
+    "cancellation_rebuttal",
+    "customer_communication",
+    "customer_email_address",
+    "customer_name",
+    "customer_purchase_ip",
+    "customer_signature",
+    "duplicate_charge_documentation",
+    "duplicate_charge_explanation",
+    "duplicate_charge_id",
+    "product_description",
+    "receipt",
+    "refund_policy",
+    "refund_policy_disclosure",
+    "refund_refusal_explanation",
+    "service_date",
+    "service_documentation",
+    "shipping_address",
+    "shipping_carrier",
+    "shipping_date",
+    "shipping_documentation",
+    "shipping_tracking_number",
+    "uncategorized_file",
+    "uncategorized_text",
+)
+
+
+def dispute(
+    disputed_charge: dict[str, Any],
+    *,
+    dispute_id: str,
+    amount: int,
+    reason: str,
+    status: str,
+    due_by: int,
+    created: int,
+) -> dict[str, Any]:
+    """A dispute just opened on a charge, no evidence submitted yet.
+
+    `is_charge_refundable` is true only for inquiries (`warning_*`): a chargeback's
+    money is already withdrawn, so Stripe refuses to refund the charge as well.
+    """
+    details = disputed_charge["payment_method_details"]
+    if details["type"] == "card":
+        card = details["card"]
+        method: dict[str, Any] = {
+            "type": "card",
+            "card": {
+                "brand": card["brand"],
+                "case_type": "inquiry" if status.startswith("warning_") else "chargeback",
+                "network": card["network"],
+                "network_reason_code": "10.4" if reason == "fraudulent" else "13.1",
+            },
+        }
+    else:
+        method = {"type": details["type"]}
+    return {
+        "id": dispute_id,
+        "object": "dispute",
+        "amount": amount,
+        "balance_transactions": [],
+        "charge": disputed_charge["id"],
+        "created": created,
+        "currency": disputed_charge["currency"],
+        "enhanced_eligibility_types": [],
+        "evidence": {**dict.fromkeys(_EVIDENCE_FIELDS), "enhanced_evidence": {}},
+        "evidence_details": {
+            "due_by": due_by,
+            "enhanced_eligibility": {},
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+            "submission_method": "not_submitted",
+        },
+        "is_charge_refundable": status.startswith("warning_"),
+        "livemode": disputed_charge["livemode"],
+        "metadata": {},
+        "payment_intent": disputed_charge["payment_intent"],
+        "payment_method_details": method,
+        "reason": reason,
+        "status": status,
     }
 
 
@@ -375,14 +469,19 @@ def event(
     created: int,
     request_id: str | None,
     idempotency_key: str | None,
+    previous_attributes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A snapshot event; `account` is present only for events on a connected account."""
+    """A snapshot event; `account` is present only for events on a connected account,
+    `data.previous_attributes` only when given (Stripe sends it on `*.updated` events)."""
+    data: dict[str, Any] = {"object": obj}
+    if previous_attributes is not None:
+        data["previous_attributes"] = previous_attributes
     body: dict[str, Any] = {
         "id": event_id,
         "object": "event",
         "api_version": API_VERSION,
         "created": created,
-        "data": {"object": obj},
+        "data": data,
         "livemode": livemode,
         "pending_webhooks": 1,
         "request": {"id": request_id, "idempotency_key": idempotency_key},

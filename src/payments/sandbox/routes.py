@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from payments.sandbox import checkout, events, refunds
+from payments.sandbox import checkout, disputes, events, refunds
 from payments.sandbox.store import Account, Store
 
 
@@ -67,8 +67,20 @@ def _create_refund(store: Store, call: Call) -> dict[str, Any]:
     )
 
 
+def _list_refunds(store: Store, call: Call) -> dict[str, Any]:
+    return refunds.list_refunds(store, call.params, call.account)
+
+
+def _list_disputes(store: Store, call: Call) -> dict[str, Any]:
+    return disputes.list_disputes(store, call.params, call.account)
+
+
 def _list_events(store: Store, call: Call) -> dict[str, Any]:
     return events.list_events(store, call.params, call.account)
+
+
+def _retrieve_event(store: Store, call: Call) -> dict[str, Any]:
+    return events.retrieve_event(store, call.path_params["id"], call.account)
 
 
 def _retrieve(object_name: str) -> Handler:
@@ -89,7 +101,10 @@ ROUTES = (
     _route("GET", "/v1/payment_intents/{id}", _retrieve("payment_intent")),
     _route("GET", "/v1/charges/{id}", _retrieve("charge")),
     _route("POST", "/v1/refunds", _create_refund),
+    _route("GET", "/v1/refunds", _list_refunds),
     _route("GET", "/v1/refunds/{id}", _retrieve("refund")),
+    _route("GET", "/v1/disputes", _list_disputes),
+    _route("GET", "/v1/disputes/{id}", _retrieve("dispute")),
     _route("GET", "/v1/events", _list_events),
-    _route("GET", "/v1/events/{id}", _retrieve("event")),
+    _route("GET", "/v1/events/{id}", _retrieve_event),
 )

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import EllipsisType
-from typing import Any
+from typing import Any, Literal
 
 from payments.sandbox.errors import resource_missing
 
@@ -59,13 +59,25 @@ class SessionPlan:
     line_items: tuple[LineItem, ...] = ()
 
 
+RefundSource = Literal["api", "dashboard"]
+"""Who made a refund: a `POST /v1/refunds` call, or someone outside the service."""
+
+RefundStatus = Literal["succeeded", "pending"]
+"""How a new refund starts: test-mode card refunds succeed at once; `pending` ones
+wait for `settle_refund` or `fail_refund`."""
+
+
 @dataclass(frozen=True)
 class RefundRecord:
-    """A refund as created, with its account and the params the caller sent."""
+    """A refund with its account and the params the caller sent (none from the Dashboard).
+
+    `refund` is the refund as it is now (a failed refund reads `status: failed`).
+    """
 
     account: Account
     refund: dict[str, Any]
     request_params: dict[str, Any] = field(default_factory=dict)
+    source: RefundSource = "api"
 
 
 class Store:
@@ -77,6 +89,9 @@ class Store:
         self._refunds: list[RefundRecord] = []
         self._plans: dict[str, SessionPlan] = {}
         self._listeners: list[EventListener] = []
+        self._delivered: set[str] = set()
+        # A sandbox knob rather than memory, kept here because API handlers see only the store.
+        self.new_refund_status: RefundStatus = "succeeded"
 
     def clear(self) -> None:
         with self.lock:
@@ -84,6 +99,8 @@ class Store:
             self._events.clear()
             self._refunds.clear()
             self._plans.clear()
+            self._delivered.clear()
+            self.new_refund_status = "succeeded"
 
     def put(self, obj: dict[str, Any], account: Account) -> None:
         with self.lock:
@@ -109,6 +126,15 @@ class Store:
             if stored is None or stored.account != account or stored.obj["object"] != object_name:
                 raise resource_missing(object_name, object_id, param=param, status=status)
             return stored.obj
+
+    def find(self, object_name: str, object_id: str, *, param: str = "id") -> Stored:
+        """The live record on whichever account owns it: for what Stripe itself does (a card
+        network opening a dispute, a refund in the Dashboard), not for API callers."""
+        with self.lock:
+            stored = self._objects.get(object_id)
+            if stored is None or stored.obj["object"] != object_name:
+                raise resource_missing(object_name, object_id, param=param)
+            return stored
 
     def all(self, object_name: str, account: AnyAccount = ...) -> list[dict[str, Any]]:
         """Copies in creation order."""
@@ -140,7 +166,21 @@ class Store:
         with self.lock:
             return [e for e in self._events if _matches(e.get("account"), account)]
 
+    def mark_delivered(self, event_id: str) -> None:
+        """A webhook endpoint accepted the event (2xx): nothing is pending for it any more."""
+        with self.lock:
+            stored = self._objects.get(event_id)
+            if stored is None or stored.obj["object"] != "event":
+                return  # recorded before a reset
+            self._delivered.add(event_id)
+            stored.obj["pending_webhooks"] = 0
+
+    def delivered(self, event_id: str) -> bool:
+        with self.lock:
+            return event_id in self._delivered
+
     def add_refund(self, record: RefundRecord) -> None:
+        """Keep `record` as given: its `refund` should be the live stored refund."""
         with self.lock:
             self._refunds.append(record)
 

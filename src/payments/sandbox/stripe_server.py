@@ -6,6 +6,13 @@ session's `url`; the Python methods play the same parts from code: paying or
 abandoning a Checkout Session, emitting and signing webhook events, injecting
 failures. Once `configure_delivery` names the endpoints, every recorded event is
 also POSTed to them, signed and retried like Stripe, with chaos on demand.
+
+What Stripe does on its own after a payment (a refund made in the Dashboard, a
+pending refund settling or failing, a dispute opening and being decided) is
+played by the methods below and by the same controls under /_sandbox. They act
+on whichever account the object lives on and raise KeyError for an unknown id and
+ChangeRefused (a ValueError with Stripe's error `code` and `param`) for a change
+Stripe would not make.
 """
 
 from __future__ import annotations
@@ -13,29 +20,31 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from starlette.applications import Starlette
 
-from payments.sandbox import checkout, events
+from payments.sandbox import checkout, disputes, events, refunds
 from payments.sandbox.app import create_app
 from payments.sandbox.background import BackgroundLoop, Pending
 from payments.sandbox.buyer import Buyer
 from payments.sandbox.chaos import Chaos, ChaosSettings
 from payments.sandbox.checkout import FreePaymentStatus, Outcome
 from payments.sandbox.control import Control
-from payments.sandbox.delivery import DEFAULT_RETRY_DELAYS, Deliverer, DeliveryAttempt
-from payments.sandbox.errors import ApiError
+from payments.sandbox.delivery import DEFAULT_RETRY_DELAYS, Deliverer, DeliveryAttempt, Drop
+from payments.sandbox.errors import ApiError, ChangeRefused
 from payments.sandbox.faults import Faults
 from payments.sandbox.hosted_checkout import HostedCheckout
 from payments.sandbox.idempotency import IdempotencyKeys
 from payments.sandbox.recording import RecordedRequest, RequestLog
 from payments.sandbox.server import serve_in_thread
 from payments.sandbox.signing import sign_payload
-from payments.sandbox.store import Account, AnyAccount, RefundRecord, Store
+from payments.sandbox.store import Account, AnyAccount, RefundRecord, RefundStatus, Store
 
 __all__ = [
+    "ChangeRefused",
     "Chaos",
     "DeliveryAttempt",
     "FakeStripe",
@@ -82,7 +91,11 @@ class FakeStripe:
         self._background = BackgroundLoop(name="sandbox-background")
         self._pending = Pending()
         self._deliverer = Deliverer(
-            sign=self.signed, chaos=self._chaos, background=self._background, pending=self._pending
+            sign=self.signed,
+            chaos=self._chaos,
+            background=self._background,
+            pending=self._pending,
+            on_delivered=self._store.mark_delivered,
         )
         self._store.subscribe(self._deliverer.submit)
         self._buyer = Buyer(
@@ -106,7 +119,8 @@ class FakeStripe:
         )
 
     def reset(self) -> None:
-        """Forget objects, events, requests, idempotency keys, faults, chaos and deliveries.
+        """Forget objects, events, requests, idempotency keys, faults, chaos and deliveries;
+        refunds succeed at once again and no delivery is dropped.
 
         Deliveries and settlements still scheduled are dropped; where events are
         delivered (`configure_delivery`) is configuration and stays.
@@ -151,8 +165,13 @@ class FakeStripe:
             return copy.deepcopy(stored.obj)
 
     def refunds(self) -> list[RefundRecord]:
-        """Every refund created, with its account and the params it was created with."""
+        """Every refund in creation order, API and Dashboard (`source`), as it is now, with its
+        account and the params it was created with."""
         return self._store.refunds()
+
+    def disputes(self, account: AnyAccount = ...) -> list[dict[str, Any]]:
+        """Disputes in creation order; `...` = every account, None = the platform."""
+        return self._store.all("dispute", account)
 
     def account_of(self, object_id: str) -> str | None:
         """The connected account an object lives on; None for the platform (KeyError if unknown)."""
@@ -198,6 +217,78 @@ class FakeStripe:
         except ApiError as error:
             raise ValueError(error.message) from error
 
+    # Refunds and disputes: what Stripe, the bank or a person in the Dashboard does
+
+    def set_refund_status(self, status: RefundStatus) -> None:
+        """How refunds created from now on start: "succeeded" (the default) or "pending".
+
+        A pending refund already counts in the charge's `amount_refunded` (as on Stripe);
+        `settle_refund` or `fail_refund` decides it.
+        """
+        if status not in ("succeeded", "pending"):
+            raise ValueError(f"refund status must be 'succeeded' or 'pending', got {status!r}")
+        with self._store.lock:
+            self._store.new_refund_status = status
+
+    def refund_in_dashboard(
+        self, payment_intent_id: str, amount: int | None = None, reason: str | None = None
+    ) -> dict[str, Any]:
+        """Someone refunds the payment outside the service (default: all that is left).
+
+        On the payment's own account, with no metadata and no `request` on its events:
+        `charge.refunded` (cumulative `amount_refunded`) and `refund.created`. Too much is
+        ChangeRefused with code `amount_too_large` / `charge_already_refunded`.
+        """
+        return self._stripe_side(
+            lambda: refunds.refund_in_dashboard(
+                self._store, payment_intent_id, amount=amount, reason=reason
+            )
+        )
+
+    def settle_refund(self, refund_id: str) -> dict[str, Any]:
+        """A pending refund succeeds; emits `refund.updated` and `charge.refund.updated`."""
+        return self._stripe_side(lambda: refunds.settle_refund(self._store, refund_id))
+
+    def fail_refund(
+        self, refund_id: str, failure_reason: str = "expired_or_canceled_card"
+    ) -> dict[str, Any]:
+        """A pending or succeeded refund fails; its amount goes back on the charge.
+
+        Emits `refund.failed`, `refund.updated` and `charge.refund.updated` (each carrying
+        the refund, `status: failed` and the `failure_reason`).
+        """
+        return self._stripe_side(
+            lambda: refunds.fail_refund(self._store, refund_id, failure_reason)
+        )
+
+    def open_dispute(
+        self, payment_intent_id: str, reason: str = "fraudulent", amount: int | None = None
+    ) -> dict[str, Any]:
+        """The buyer's bank disputes the payment (default: its whole amount).
+
+        A `dp_` dispute on the charge's account, `needs_response`, due in 7 days; the charge
+        becomes `disputed` and can no longer be refunded (`charge_disputed`). Emits
+        `charge.dispute.created` and `charge.dispute.funds_withdrawn`.
+        """
+        return self._stripe_side(
+            lambda: disputes.open_dispute(
+                self._store, payment_intent_id, reason=reason, amount=amount
+            )
+        )
+
+    def update_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:
+        """Move a dispute on (`under_review`, `won`, `lost`, `warning_closed`, ...).
+
+        Emits `charge.dispute.updated` (previous status in `previous_attributes`), then
+        `charge.dispute.closed` for won/lost/warning_closed and
+        `charge.dispute.funds_reinstated` for won. A closed dispute raises ChangeRefused.
+        """
+        return self._stripe_side(lambda: disputes.update_dispute(self._store, dispute_id, status))
+
+    def _stripe_side(self, change: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        with _as_python_errors():
+            return copy.deepcopy(change())
+
     # Events and webhooks
 
     def events(self, type: str | None = None, account: AnyAccount = ...) -> list[dict[str, Any]]:
@@ -224,9 +315,15 @@ class FakeStripe:
         *,
         account: Account = None,
         livemode: bool | None = None,
+        created: int | None = None,
     ) -> dict[str, Any]:
-        """Record an arbitrary event (unknown types, livemode mismatches) and return it."""
-        return events.emit(self._store, type, obj, account=account, livemode=livemode)
+        """Record an arbitrary event (unknown types, livemode mismatches) and return it.
+
+        `created` backdates it (lists order by it; older than 30 days is no longer listed).
+        """
+        return events.emit(
+            self._store, type, obj, account=account, livemode=livemode, created=created
+        )
 
     def signed(
         self,
@@ -271,6 +368,13 @@ class FakeStripe:
         after the call.
         """
         self._chaos.set(chaos, session_id)
+
+    def drop_deliveries(self, count: Drop) -> None:
+        """Never deliver the next `count` events (that have an endpoint), or "all" from now
+        on; 0 stops. The events are still recorded and listed by `GET /v1/events`
+        (`delivery_success=false` finds them); the log shows them as attempt 0, DROPPED.
+        Unlike chaos `never`, no per-session chaos setting overrides this."""
+        self._deliverer.drop(count)
 
     @property
     def deliveries(self) -> list[DeliveryAttempt]:
@@ -321,3 +425,14 @@ class FakeStripe:
         if found["object"] != object_name:
             raise KeyError(object_id)
         return found
+
+
+@contextmanager
+def _as_python_errors() -> Iterator[None]:
+    """The Python side's errors: KeyError for an unknown id, ChangeRefused for the rest."""
+    try:
+        yield
+    except ApiError as error:
+        if error.code == "resource_missing":
+            raise KeyError(error.message) from error
+        raise ChangeRefused(error) from error
