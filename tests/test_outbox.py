@@ -55,7 +55,8 @@ async def test_refund_after_a_partial_refund_elsewhere_gives_back_what_remains(
 async def test_charge_fully_refunded_elsewhere_still_closes_the_order(
     shop: Shop, dashboard: stripe.StripeClient
 ) -> None:
-    """All given back in the Dashboard: Stripe refuses another refund, the order ends refunded."""
+    """All given back in the Dashboard: Stripe refuses another refund, ours is canceled, the
+    Dashboard's is fetched and recorded, and the order ends refunded."""
     _first, second = await shop.oversold()
     payment_id = (await shop.order(second["order_id"]))["provider_payment_id"]
     await dashboard.v1.refunds.create_async({"payment_intent": payment_id})
@@ -64,10 +65,12 @@ async def test_charge_fully_refunded_elsewhere_still_closes_the_order(
 
     order = await shop.order(second["order_id"])
     assert order["status"] == "refunded"
+    [theirs] = shop.fake.refunds()  # the Dashboard's only
     assert [(r["status"], r["provider_refund_id"]) for r in order["refunds"]] == [
-        ("already_refunded", None)
+        ("canceled", None),
+        ("succeeded", theirs.refund["id"]),
     ]
-    assert len(shop.fake.refunds()) == 1  # the Dashboard's only
+    assert order["amount_refunded"] == 2500
 
 
 async def test_order_with_a_payment_intent_is_refunded_at_stripe_whatever_its_amount(

@@ -431,7 +431,8 @@ async def test_two_workers_draining_at_once_send_one_refund(shop: Shop) -> None:
 
 
 async def test_charge_refunded_elsewhere_closes_the_order(shop: Shop) -> None:
-    """If Stripe says the charge is already refunded, the order ends refunded, recorded so."""
+    """If Stripe says the charge is already refunded, the order ends refunded; our refund
+    gave nothing (canceled), and the charge's refunds are fetched from Stripe."""
     _first, second = await sold_twice(shop)
     shop.fake.fail_next(
         1,
@@ -445,6 +446,8 @@ async def test_charge_refunded_elsewhere_closes_the_order(shop: Shop) -> None:
 
     order = await shop.order(second["order_id"])
     assert order["status"] == "refunded"
-    assert [(r["status"], r["provider_refund_id"]) for r in order["refunds"]] == [
-        ("already_refunded", None)
+    assert [(r["status"], r["failure_reason"]) for r in order["refunds"]] == [
+        ("canceled", "charge_already_refunded")
     ]
+    listed = [r for r in shop.fake.requests if r.path == "/v1/refunds" and r.method == "GET"]
+    assert [r.query["payment_intent"] for r in listed] == [order["provider_payment_id"]]

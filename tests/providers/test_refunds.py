@@ -72,8 +72,8 @@ async def test_charge_in_another_currency_refunded_elsewhere_is_recorded_in_its_
     shop: Shop, dashboard: stripe.StripeClient
 ) -> None:
     """A 25.00 USD order paid with a 23.00 EUR charge (currency_mismatch), then 10.00 and
-    13.00 EUR refunded in the Dashboard: the order records 23.00 EUR given back, as Stripe
-    holds it, with no refund id of ours."""
+    13.00 EUR refunded in the Dashboard: the order records both, in EUR, as Stripe holds
+    them; its own refund found nothing left."""
     checkout = await shop.checkout(await shop.product(stock=5))
     payment_id = await paid_in_euros(shop, dashboard, checkout, amount=2300)
     for amount in (1000, 1300):
@@ -83,9 +83,14 @@ async def test_charge_in_another_currency_refunded_elsewhere_is_recorded_in_its_
 
     order = await shop.order(checkout["order_id"])
     assert order["status"] == "refunded"
+    theirs = [r.refund["id"] for r in shop.fake.refunds()]
     assert [
         (r["amount"], r["currency"], r["provider_refund_id"], r["status"]) for r in order["refunds"]
-    ] == [(2300, "eur", None, "already_refunded")]
+    ] == [
+        (2300, "eur", None, "canceled"),
+        (1000, "eur", theirs[0], "succeeded"),
+        (1300, "eur", theirs[1], "succeeded"),
+    ]
 
 
 async def paid_in_euros(
