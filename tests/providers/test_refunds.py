@@ -84,12 +84,13 @@ async def test_charge_in_another_currency_refunded_elsewhere_is_recorded_in_its_
     order = await shop.order(checkout["order_id"])
     assert order["status"] == "refunded"
     theirs = [r.refund["id"] for r in shop.fake.refunds()]
-    assert [
-        (r["amount"], r["currency"], r["provider_refund_id"], r["status"]) for r in order["refunds"]
-    ] == [
-        (2300, "eur", None, "canceled"),
+    assert sorted(
+        (r["amount"], r["currency"], r["provider_refund_id"] or "", r["status"])
+        for r in order["refunds"]
+    ) == [
         (1000, "eur", theirs[0], "succeeded"),
         (1300, "eur", theirs[1], "succeeded"),
+        (2300, "eur", "", "canceled"),  # ours: nothing was left
     ]
 
 
