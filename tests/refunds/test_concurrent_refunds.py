@@ -21,9 +21,7 @@ async def test_two_partial_refunds_that_exceed_the_payment(shop: Shop, db) -> No
         *(shop.refund(order["id"], amount=1500) for order in orders for _ in range(2))
     )
 
-    codes = Counter(
-        (a.status_code, a.json().get("error", {}).get("code")) for a in answers
-    )
+    codes = Counter((a.status_code, a.json().get("error", {}).get("code")) for a in answers)
     assert codes == {(201, None): ORDERS, (409, "refund_exceeds_remaining"): ORDERS}
     await shop.drain_outbox()
     for order in orders:
