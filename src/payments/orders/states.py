@@ -22,5 +22,12 @@ ALLOWED_FROM: dict[S, frozenset[S]] = {
     S.FAILED: OPEN,
     S.EXPIRED: frozenset({S.PENDING}),
     S.REFUND_PENDING: UNPAID | {S.PAID},
+    # The service's refund of a payment the order could not keep went out.
     S.REFUNDED: frozenset({S.REFUND_PENDING}),
 }
+
+# A kept payment (paid, partially_refunded, refunded) moves among its three states with
+# what was given back, not by this table: `refunds.repository.add_refunded` derives the
+# status from `amount_refunded` in the same UPDATE, so a refund that fails later, giving
+# its amount back to what remains refundable, takes a `refunded` order back to
+# `partially_refunded` or `paid`. It never leaves those three.

@@ -202,7 +202,7 @@ async def apply(session: AsyncSession, order: Order, signal: RefundSignal) -> Ap
         status = RefundStatus(signal.status.value)
         counted = _counted(order, signal.amount, signal.currency, status)
         await _make_room(session, order, counted, keep=None)
-        await repository.insert_refund(
+        inserted = await repository.insert_refund(
             session,
             id=uuid.uuid4(),
             order_id=order.id,
@@ -214,6 +214,9 @@ async def apply(session: AsyncSession, order: Order, signal: RefundSignal) -> Ap
             failure_reason=signal.failure_reason,
             submitted_at=func.now(),
         )
+        if inserted is None:  # recorded on another order's row: not this order's money
+            log.error("refund.other_order", order_id=str(order.id), refund=signal.refund_id)
+            return Applied.ALREADY_PROCESSED
         await repository.add_refunded(session, order.id, counted)
         log.info(
             "refund.seen",
@@ -222,7 +225,6 @@ async def apply(session: AsyncSession, order: Order, signal: RefundSignal) -> Ap
             amount=signal.amount,
             status=status,
         )
-        await _settle_owed(session, order, reason=signal.reason, status=status)
         return Applied.RECORDED
     current = RefundStatus(row.status)
     target = RefundStatus(signal.status.value)
@@ -302,11 +304,10 @@ async def _failed(
 async def _settle_owed(
     session: AsyncSession, order: Order, *, reason: str | None, status: RefundStatus
 ) -> None:
-    """An order owing its whole payment back is refunded once the provider took our
-    refund of it (or one made elsewhere) on its way."""
-    if order.status != OrderStatus.REFUND_PENDING or status not in COUNTED:
-        return
-    if reason in WHOLE_REMAINDER or reason is None or not order.amount_paid:
+    """An order owing its whole payment back is refunded once the provider took our refund
+    of what remains on its way (or found nothing left: `cancel_owed`). A refund made
+    elsewhere meanwhile does not settle it: ours still gives back the rest."""
+    if reason in WHOLE_REMAINDER and status in COUNTED:
         await orders.transition(session, Order.id == order.id, OrderStatus.REFUNDED)
 
 
