@@ -38,7 +38,8 @@ def test_idempotency_keys_come_from_python_not_uuidgen() -> None:
 
 
 def test_sandbox_walkthrough_works_as_pasted(tmp_path: Path) -> None:
-    """With only curl and python3 on PATH, the walk-through buys, pays and reads a paid order."""
+    """With only curl and python3 on PATH, the walk-through buys, pays, reads a paid order
+    and refunds some of it."""
     if shutil.which("curl") is None:
         pytest.fail("curl not found: apt-get install -y curl")
     port, stripe_port = free_port(), free_port()
@@ -59,8 +60,12 @@ def test_sandbox_walkthrough_works_as_pasted(tmp_path: Path) -> None:
         )
 
     assert done.returncode == 0, done.stderr
-    verified, receipt, admin = done.stdout.strip().splitlines()[-3:]
+    verified, receipt, admin, refund, refunded = done.stdout.strip().splitlines()[-5:]
     assert '"status":"paid"' in verified
     assert '"amount_refunded":0' in receipt
     assert '"items":[{"name":' in receipt
     assert '"confirmed_via":' in admin
+    assert '"amount":500' in refund
+    assert '"status":"pending"' in refund
+    assert '"status":"partially_refunded"' in refunded
+    assert '"amount_refunded":500' in refunded
