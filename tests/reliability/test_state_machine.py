@@ -260,7 +260,9 @@ class Model:
             if self.stock >= order.quantity:
                 self.stock -= order.quantity
                 order.status, order.cancel_reason = "paid", None
-            else:  # the last unit went to another order
+            elif signal.payment_id is None:  # the last unit went; a free order owes nothing
+                order.status, order.cancel_reason = "refunded", "out_of_stock"
+            else:  # the last unit went to another order: its payment goes back
                 order.status, order.cancel_reason = "refund_pending", "out_of_stock"
                 order.refund_queued = True
             return
