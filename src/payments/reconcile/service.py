@@ -26,6 +26,7 @@ goes on with the next event; what failed stays unrecorded, so the next pass trie
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -253,7 +254,7 @@ async def _unrecorded(
 
 @dataclass(frozen=True)
 class _OpenOrder:
-    id: object
+    id: uuid.UUID
     session_id: str
     account: str | None
     status: OrderStatus
