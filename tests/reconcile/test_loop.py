@@ -93,7 +93,7 @@ async def test_two_replicas_on_one_database_do_not_run_a_pass_at_once(
     shop.fake.complete_session(checkout["session_id"], outcome="paid")
     other = create_app(make_settings(database_url, stripe_url))
     async with other.router.lifespan_context(other):
-        shop.fake.delay_next(1, 2.0, path_prefix="/v1/events")
+        shop.fake.delay_next(1, 3.0, path_prefix="/v1/events")
         running = asyncio.create_task(shop.app.state.reconciler.run_once())
         await wait_until(lambda: advisory_lock_held(db))
 

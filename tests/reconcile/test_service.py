@@ -150,6 +150,11 @@ async def test_open_orders_past_their_expiry_are_settled_from_their_sessions(
     assert (await shop.order(still_open["order_id"]))["status"] == "pending"
     assert await shop.stock(product) == 4
     assert await shop.state_of(bystander) == UNTOUCHED
+    # Checkout stored when the bystander's session closes, as Stripe said.
+    expires = await db.fetchval(
+        "SELECT checkout_expires_at FROM orders WHERE id = $1", uuid.UUID(bystander.order_id)
+    )
+    assert int(expires.timestamp()) == shop.fake.get_session(bystander.session_id)["expires_at"]
     asked = [r.path for r in shop.fake.requests[asked_before:]]
     assert not any(bystander.session_id in path for path in asked)
     assert await recorded_events(db) == []

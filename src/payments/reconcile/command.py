@@ -23,7 +23,6 @@ from payments.migrate import DatabaseUnreachable, check_schema, upgrade
 from payments.providers.stripe import HANDLED_EVENTS, StripeProvider
 from payments.reconcile.service import EVENT_RETENTION, Progress, Summary, reconcile
 
-DEFAULT_SINCE = "72h"
 _SINCE = re.compile(r"([0-9]{1,7})([mhd])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
