@@ -28,7 +28,8 @@ from payments.orders.routes import admin as orders_admin_router
 from payments.orders.routes import public as orders_router
 from payments.outbox import OutboxWorker
 from payments.pages import router as pages_router
-from payments.providers.stripe import StripeProvider
+from payments.providers.stripe import HANDLED_EVENTS, StripeProvider
+from payments.reconcile.loop import ReconcileLoop
 from payments.refunds.routes import router as refunds_router
 from payments.sandbox_mode import (
     close_orphaned_checkouts,
@@ -135,12 +136,23 @@ async def _start(app: FastAPI, config: Settings, resources: contextlib.AsyncExit
     app.state.outbox = outbox
     if config.outbox_enabled:
         resources.push_async_callback(_stop, asyncio.create_task(outbox.run()))
+    if config.reconcile_interval_seconds > 0:
+        reconciler = ReconcileLoop(
+            database,
+            provider,
+            types=sorted(HANDLED_EVENTS),
+            interval=config.reconcile_interval_seconds,
+            livemode=config.livemode,
+        )
+        app.state.reconciler = reconciler
+        resources.push_async_callback(_stop, asyncio.create_task(reconciler.run()))
     log.info(
         "service.started",
         sandbox=config.sandbox,
         livemode=config.livemode,
         database="sqlite" if config.uses_sqlite else "postgresql",
         outbox=config.outbox_enabled,
+        reconcile_interval_seconds=config.reconcile_interval_seconds,
     )
 
 

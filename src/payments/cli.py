@@ -53,6 +53,16 @@ def main(argv: list[str] | None = None) -> int:
         "demo", help="run one whole purchase in the sandbox and check it was confirmed once"
     )
     demo.add_argument("--database-url", help="use this database instead of a temporary SQLite file")
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="apply the provider's events (and expired checkouts) the service never recorded",
+    )
+    reconcile.add_argument(
+        "--since",
+        default="72h",
+        help="how far back to list events: minutes, hours or days, e.g. 30m, 72h, 7d "
+        "(default 72h; at most 30d, what Stripe keeps)",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -64,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             return _migrate(load_database_settings())
         except SettingsError as exc:
             return _refuse(str(exc))
+    if args.command == "reconcile":
+        return _reconcile(args.since)
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -148,6 +160,35 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         access_log=False,
     )
     return 0
+
+
+def _reconcile(since_text: str) -> int:
+    """`payments reconcile`: the summary line on stdout; exit 0 only if nothing failed."""
+    from payments.reconcile import command
+
+    try:
+        since = command.parse_since(since_text)
+        settings = load_settings()
+    except (ValueError, SettingsError) as exc:
+        return _refuse(str(exc))
+    api_base = str(settings.stripe_api_base).rstrip("/") if settings.stripe_api_base else None
+    if settings.sandbox and api_base is None:
+        if settings.sandbox_port == 0:
+            return _refuse(
+                "SANDBOX_PORT=0: the running sandbox's port is not known here; "
+                "set STRIPE_API_BASE to its address"
+            )
+        # The running service's built-in Stripe, which holds its sessions and events.
+        api_base = _local_url(settings.sandbox_host, settings.sandbox_port)
+    if settings.uses_sqlite and (problem := _sqlite_problem(settings.database_url)):
+        return _refuse(problem)
+    configure_logging(settings.log_format, settings.log_level, file=command.log_stream())
+    try:
+        summary = asyncio.run(command.run(settings, since, api_base=api_base))
+    except (DatabaseUnreachable, SchemaBehind) as exc:
+        return _refuse(str(exc))
+    print(summary.line(), flush=True)
+    return 0 if summary.failed == 0 else 1
 
 
 def _unusable_addresses(settings: Settings, host: str, port: int) -> list[str]:

@@ -80,6 +80,9 @@ class Settings(DatabaseSettings):
     webhook_tolerance_seconds: Annotated[int, Field(gt=0)] = 300
     outbox_poll_seconds: Annotated[float, Field(gt=0)] = 5.0
     outbox_enabled: bool = True
+    # A reconciliation pass inside the service every so often (payments.reconcile.loop);
+    # 0 turns it off.
+    reconcile_interval_seconds: Annotated[float, Field(ge=0)] = 600.0
     db_pool_size: Annotated[int, Field(ge=1)] = 20
     db_command_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0

@@ -9,17 +9,24 @@ import logging
 import re
 import sys
 import uuid
-from typing import Literal
+from typing import Literal, TextIO
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-def configure_logging(fmt: Literal["json", "console"] | None = None, level: str = "INFO") -> None:
-    """Log lines to stdout; without `fmt` (LOG_FORMAT), readable lines for a person at a
-    terminal and JSON lines for everything else (a pipe, a file, a log collector)."""
+def configure_logging(
+    fmt: Literal["json", "console"] | None = None,
+    level: str = "INFO",
+    *,
+    file: TextIO | None = None,
+) -> None:
+    """Log lines to stdout (or `file`, e.g. stderr for a command whose stdout is its
+    answer); without `fmt` (LOG_FORMAT), readable lines for a person at a terminal and
+    JSON lines for everything else (a pipe, a file, a log collector)."""
+    out = file or sys.stdout
     if fmt is None:
-        fmt = "console" if sys.stdout.isatty() else "json"
+        fmt = "console" if out.isatty() else "json"
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -34,7 +41,7 @@ def configure_logging(fmt: Literal["json", "console"] | None = None, level: str 
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(),
+        logger_factory=structlog.PrintLoggerFactory(file),
         cache_logger_on_first_use=True,
     )
 

@@ -48,6 +48,7 @@ SETTING_PREFIXES = (
     "AUTO_MIGRATE",
     "CHECKOUT_",
     "OUTBOX",
+    "RECONCILE",
     "LOG_",
 )
 

@@ -34,13 +34,14 @@ from payments.errors import (
 )
 from payments.models import ChargeType, ConfirmedVia, Order, OrderItem, OrderStatus, Product, Seller
 from payments.orders import paid_at_once, repository
-from payments.orders.confirm import confirm_payment
+from payments.orders.confirm import Confirmation, Result, confirm_payment
 from payments.providers.base import (
     KEY_REUSED,
     CheckoutRequest,
     CreatedCheckout,
     LineItem,
     PaymentProvider,
+    PaymentSignal,
     ProviderMisconfigured,
     ProviderRejected,
     ProviderUnavailable,
@@ -138,12 +139,22 @@ async def _confirm_from_provider(
     except ProviderUnavailable as exc:
         log.warning("checkout.verify_failed", order_id=str(order.id), error=str(exc))
         raise ProviderError("could not reach the payment provider; try again") from exc
-    done = await paid_at_once.confirm_paid(database, signal, via=ConfirmedVia.VERIFY)
+    confirmed = await confirm_signal(database, signal, via=ConfirmedVia.VERIFY)
+    return confirmed.status
+
+
+async def confirm_signal(
+    database: Database, signal: PaymentSignal, *, via: ConfirmedVia
+) -> Confirmation:
+    """Apply what the provider says of a checkout, asked rather than sent (verify,
+    reconciliation): the common case in one round trip (`paid_at_once`, nothing to
+    record), everything else through `confirm_payment` in a transaction of its own."""
+    done = await paid_at_once.confirm_paid(database, signal, via=via)
     if done.status is not None:
-        return done.status
+        result = Result.PAID if done.paid_now else Result.ALREADY_PROCESSED
+        return Confirmation(done.order_id, done.status, result)
     async with database.transaction() as session:
-        result = await confirm_payment(session, signal, via=ConfirmedVia.VERIFY)
-    return result.status
+        return await confirm_payment(session, signal, via=via)
 
 
 def _answer(order: Order) -> CheckoutOut:
