@@ -88,6 +88,17 @@ class SandboxService:
             response.raise_for_status()
             return dict(response.json())
 
+    async def refund(self, order_id: str, amount: int | None = None) -> dict[str, Any]:
+        """The shop gives back `amount` (default: all that remains) through the admin API."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=10) as http:
+            response = await http.post(
+                f"/admin/orders/{order_id}/refunds",
+                json={} if amount is None else {"amount": amount},
+                headers=self.admin,
+            )
+            response.raise_for_status()
+            return dict(response.json())
+
     async def buy(self, product: str) -> dict[str, Any]:
         """Another buyer pays for one unit by card and comes back: the order is paid."""
         checkout = await self.start_checkout(product)

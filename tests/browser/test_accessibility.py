@@ -1,7 +1,8 @@
 """Every buyer page, in Chromium at a phone's 320 px: accessible, plain, self-contained.
 
-Each test walks the same pages (storefront, a paid order's success page, the
-cancel page with its cart, an unknown order) and checks one property of all of them.
+Each test walks the same pages (storefront, the cancel page with its cart, a paid
+order's success page, the same order partly refunded, an unknown order) and checks one
+property of all of them.
 """
 
 from __future__ import annotations
@@ -58,6 +59,17 @@ async def buyer_pages(
     )
     yield checkout, "success-paid"
 
+    [paid] = [order for order in await service.orders() if order["status"] == "paid"]
+    await service.refund(paid["id"], amount=500)
+    await checkout.reload()
+    await expect(checkout.locator("#status")).to_have_attribute(
+        "data-status", "partially_refunded", timeout=FINAL
+    )
+    await expect(checkout.locator("#status")).to_have_attribute(
+        "data-polling", "false", timeout=FINAL
+    )
+    yield checkout, "success-partially-refunded"
+
     await page.goto(f"{service.url}/checkout/success?session_id=cs_test_not_ours")
     await expect(page.locator("#status")).to_have_attribute("data-polling", "false")
     yield page, "success-unknown"
@@ -72,7 +84,7 @@ async def test_buyer_pages_pass_axe_wcag_aa(
         found[name] = await accessibility_violations(page)
 
     assert found == {name: [] for name in found}
-    assert len(found) == 4
+    assert len(found) == 5
 
 
 async def test_buyer_pages_fit_a_320px_screen(
@@ -85,7 +97,7 @@ async def test_buyer_pages_fit_a_320px_screen(
         await screenshot(page, f"phone-{name}")
 
     assert widths == {name: PHONE["width"] for name in widths}
-    assert len(widths) == 4
+    assert len(widths) == 5
 
 
 async def test_buyer_pages_use_no_payments_jargon(
@@ -99,7 +111,7 @@ async def test_buyer_pages_use_no_payments_jargon(
     assert {name: [j for j in JARGON if j in text] for name, text in texts.items()} == {
         name: [] for name in texts
     }
-    assert len(texts) == 4
+    assert len(texts) == 5
 
 
 async def test_buyer_pages_load_only_their_own_files_without_csp_errors(

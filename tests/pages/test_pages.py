@@ -8,8 +8,15 @@ from importlib.resources import files
 import httpx
 import pytest
 
+from payments.models import OrderStatus
+from payments.orders.states import OPEN
+
 PAGES = ["/", "/checkout/success?session_id=cs_test_123", "/checkout/cancel"]
 SCRIPT_TAG = '<script src="/static/shop.js" defer></script>'
+
+
+def shipped(name: str) -> str:
+    return (files("payments.pages") / "static" / name).read_text(encoding="utf-8")
 
 
 async def page(client: httpx.AsyncClient, path: str) -> str:
@@ -189,3 +196,24 @@ async def test_cancel_page_offers_to_try_again(client) -> None:
 
     assert '<button id="try-again" type="button">Try again</button>' in html
     assert SCRIPT_TAG in html
+
+
+def test_every_order_status_has_its_own_words_on_the_success_page() -> None:
+    """Each status GET /checkout/verify can answer (partially_refunded, refunded, ...) has a
+    heading and a message written for it in shop.js, not the generic "Your order is ..."."""
+    outcomes = re.search(r"^const OUTCOMES = \{\n(.*?)^\};$", shipped("shop.js"), re.M | re.S)
+
+    assert outcomes is not None
+    written = set(re.findall(r"^  (\w+): \{$", outcomes.group(1), re.M))
+    assert {status.value for status in OrderStatus} - written == set()
+
+
+def test_success_page_asks_again_only_while_the_order_is_unsettled() -> None:
+    """The page polls an open order and one whose refund is still owed; paid, partially
+    refunded and refunded orders are settled, and the page stops asking."""
+    unsettled = re.search(r"^const UNSETTLED = new Set\(\[(.*?)\]\);$", shipped("shop.js"), re.M)
+
+    assert unsettled is not None
+    assert set(re.findall(r'"(\w+)"', unsettled.group(1))) == {
+        status.value for status in OPEN | {OrderStatus.REFUND_PENDING}
+    }

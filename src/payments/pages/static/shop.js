@@ -300,8 +300,16 @@ const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 5000;
 const GIVE_UP_AFTER_MS = 60000;
 
-// The order is not settled yet in these states: keep asking.
+// The order is not settled yet in these states: keep asking. Every other state is
+// settled: `partially_refunded` and `refunded` may still move if a refund fails
+// later (back to `paid`), but days later, not while the buyer watches; reloading
+// the page asks again.
 const UNSETTLED = new Set(["pending", "processing", "refund_pending"]);
+
+// The order kept the buyer's payment (even if some or all of it went back since):
+// no `cancel_reason`. A refunded order with one was never fulfilled (out of stock).
+const kept = (order) =>
+  ["paid", "partially_refunded", "refunded"].includes(order?.status) && !order.cancel_reason;
 
 // Why the order was not fulfilled, in the buyer's words.
 function notFulfilled(order) {
@@ -312,6 +320,22 @@ function notFulfilled(order) {
 
 const amountOf = (order, field) =>
   order && order[field] !== null ? ` of ${formatPrice(order[field], order.currency)}` : "";
+
+const STATEMENT = "The refund can take 5\u201310 business days to show on your statement.";
+
+// A kept order the shop gave some (`partly`) or all of the money back for, said in full
+// in the message (screen readers announce #status, not the heading): how much is coming
+// back of what was paid, when the receipt counts both in the order's currency.
+function refundOfKept(order, partly) {
+  const done = partly ? "partially refunded" : "refunded";
+  if (!order?.amount_paid || !order.amount_refunded) {
+    return `Your order has been ${done}. ${STATEMENT}`;
+  }
+  const money = (amount) => formatPrice(amount, order.currency);
+  const back = partly ? money(order.amount_refunded) : "all";
+  return `Your order has been ${done}: ${back} of the ${money(order.amount_paid)} you paid ` +
+    `is on its way back to you. ${STATEMENT}`;
+}
 
 // Per state: the page's heading and what it tells the buyer (given the order, if known).
 const OUTCOMES = {
@@ -347,16 +371,24 @@ const OUTCOMES = {
         ? `${notFulfilled(order)} You have not been charged.`
         : `${notFulfilled(order)} We're refunding your payment${amountOf(order, "amount_paid")}.`,
   },
+  partially_refunded: {
+    title: "Order partially refunded",
+    message: (order) => refundOfKept(order, true),
+  },
   refunded: {
     title: "Order refunded",
-    message: (order) =>
-      order?.amount_paid === 0
+    message: (order) => {
+      // No cancel reason: the order went through and the shop gave the money back
+      // later (or the order is unknown: say no more than that it was refunded).
+      if (!order?.cancel_reason) return refundOfKept(order, false);
+      return order.amount_paid === 0
         ? `${notFulfilled(order)} You have not been charged.`
         : // No amount when none is counted in the order's currency (a payment made in
           // another currency is given back in that one): never "of $0.00".
           `${notFulfilled(order)} Your payment` +
-          `${order?.amount_refunded ? amountOf(order, "amount_refunded") : ""} has been ` +
-          "refunded; it can take 5\u201310 business days to show on your statement.",
+          `${order.amount_refunded ? amountOf(order, "amount_refunded") : ""} has been ` +
+          "refunded; it can take 5\u201310 business days to show on your statement.";
+    },
   },
   unknown: {
     title: "Order not found",
@@ -419,7 +451,7 @@ async function followCheckout() {
       if (RETRY.has(status)) offerTryAgain(result.data.order_id);
       showOutcome(status, order, !done);
       if (done) {
-        if (status === "paid") forgetCart();
+        if (kept(order)) forgetCart(); // bought: nothing to try again
         return;
       }
     } else if (result?.status === 404 || result?.status === 422) {
