@@ -245,9 +245,7 @@ class Shop:
         assert response.json()["outcome"] == "paid", response.text
         return await self.order(checkout["order_id"])
 
-    async def refund(
-        self, order_id: str, key: str | None = None, **body: Any
-    ) -> httpx.Response:
+    async def refund(self, order_id: str, key: str | None = None, **body: Any) -> httpx.Response:
         """POST /admin/orders/{id}/refunds with `body`, and an Idempotency-Key if given."""
         headers = dict(self.admin)
         if key is not None:

@@ -295,6 +295,14 @@ class WebhookEvent(Base):
     """Every validly signed event, once: the primary key turns a redelivery into a no-op."""
 
     __tablename__ = "webhook_events"
+    __table_args__ = (
+        Index(
+            "ix_webhook_events_unknown_payment",
+            "payment_id",
+            postgresql_where=text("outcome = 'unknown_payment'"),
+            sqlite_where=text("outcome = 'unknown_payment'"),
+        ),
+    )
 
     provider: Mapped[str] = mapped_column(String(16), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
@@ -303,6 +311,9 @@ class WebhookEvent(Base):
     account: Mapped[str | None] = mapped_column(String(64))
     livemode: Mapped[bool] = mapped_column(Boolean)
     outcome: Mapped[str] = mapped_column(String(32))
+    # The payment a refund or dispute event named when no order had it (`unknown_payment`,
+    # e.g. it came before the payment's own event): reconciliation applies it once one does.
+    payment_id: Mapped[str | None] = mapped_column(String(255))
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.current_timestamp()
     )

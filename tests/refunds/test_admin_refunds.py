@@ -97,12 +97,12 @@ async def test_unpaid_and_unknown_orders(shop: Shop) -> None:
 
 
 async def test_oversold_order_is_not_refundable_twice(shop: Shop) -> None:
-    """An order the service is refunding in full already (out of stock) takes no other."""
+    """An order the service is refunding in full already (out of stock): nothing remains."""
     _first, second = await shop.oversold()
 
     response = await shop.refund(second["order_id"], amount=100)
 
-    assert response.json()["error"]["code"] == "order_not_refundable"
+    assert response.json()["error"]["code"] == "refund_exceeds_remaining"
 
 
 @pytest.mark.parametrize(

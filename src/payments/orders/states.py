@@ -30,4 +30,6 @@ ALLOWED_FROM: dict[S, frozenset[S]] = {
 # what was given back, not by this table: `refunds.repository.add_refunded` derives the
 # status from `amount_refunded` in the same UPDATE, so a refund that fails later, giving
 # its amount back to what remains refundable, takes a `refunded` order back to
-# `partially_refunded` or `paid`. It never leaves those three.
+# `partially_refunded` or `paid`. It never leaves those three. Likewise a payment the
+# order could not keep goes from `refunded` back to `refund_pending` if the service's
+# refund of it fails at the provider (`refunds.repository.reopen_owed`).

@@ -155,7 +155,9 @@ class RefundRequest:
     already, elsewhere too): what the service owes for a payment it could not keep."""
 
     order_id: uuid.UUID
-    refund_id: uuid.UUID  # ours, sent in metadata so its webhooks find the row
+    # Ours, sent in metadata so its webhooks find the row; None for a refund an earlier
+    # release queued (and may have sent) without it: its key must see the same request.
+    refund_id: uuid.UUID | None
     payment_id: str
     idempotency_key: str
     reason: str  # ours, e.g. "out_of_stock"; kept in metadata

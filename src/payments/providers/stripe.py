@@ -161,12 +161,10 @@ class StripeProvider:
         params: dict[str, Any] = {
             "payment_intent": request.payment_id,
             "reason": _STRIPE_REASONS.get(request.reason, "requested_by_customer"),
-            "metadata": {
-                "order_id": str(request.order_id),
-                "refund_id": str(request.refund_id),
-                "reason": request.reason,
-            },
+            "metadata": {"order_id": str(request.order_id), "reason": request.reason},
         }
+        if request.refund_id is not None:
+            params["metadata"]["refund_id"] = str(request.refund_id)
         if request.amount is not None:
             params["amount"] = request.amount
         options: dict[str, Any] = {"idempotency_key": request.idempotency_key}
@@ -209,6 +207,15 @@ class StripeProvider:
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
         return found
+
+    async def retrieve_event(self, event_id: str, *, account: str | None) -> ProviderEvent:
+        """One event as Stripe holds it (for 30 days), read like a verified webhook."""
+        options: dict[str, Any] = {"stripe_account": account} if account else {}
+        try:
+            event = await self._client.v1.events.retrieve_async(event_id, options=options)
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return read_event(event.to_dict())
 
     async def list_events(
         self, *, account: str | None, created_gte: int, types: list[str]

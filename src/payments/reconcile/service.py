@@ -11,7 +11,9 @@ asks the provider instead:
    `confirm_payment`, the same refund and dispute code. Recorded events are sorted
    out first with one look-up per page; per account, the rest are applied oldest
    first, the order Stripe created them in.
-2. The orders still open (pending or processing) past their checkout's expiry
+2. Refund and dispute events recorded before their payment's own event
+   (`unknown_payment`) whose payment an order now has: fetched again and applied.
+3. The orders still open (pending or processing) past their checkout's expiry
    (`checkout_expires_at`; 24 hours after `created_at` for orders made before it was
    kept): their sessions are fetched and what they say is applied like verify does
    (`checkout.service.confirm_signal`), as a webhook would (`ConfirmedVia.WEBHOOK`).
@@ -46,7 +48,14 @@ from payments.providers.base import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from payments.webhooks.events import DUPLICATE, Endpoint, handle_event
+from payments.webhooks.events import (
+    DUPLICATE,
+    UNKNOWN_PAYMENT,
+    Endpoint,
+    adopt,
+    handle_event,
+    orphans_with_an_order,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +81,8 @@ class EventSource(Protocol):
     ) -> AsyncIterator[ProviderEvent]: ...
 
     async def fetch_checkout(self, session_id: str, *, account: str | None) -> PaymentSignal: ...
+
+    async def retrieve_event(self, event_id: str, *, account: str | None) -> ProviderEvent: ...
 
 
 class Progress(Protocol):
@@ -155,6 +166,7 @@ async def reconcile(
         )
         if summary.failed > failed_before:
             failed_accounts.add(account)
+    await _adopt_orphans(database, provider, summary, progress)
     await _check_expired_orders(database, provider, summary, progress)
     log.info(
         "reconcile.finished",
@@ -226,6 +238,28 @@ async def _reconcile_account(
             else:
                 summary.applied += 1
                 log.info("reconcile.event_applied", event_id=event.id, type=event.type)
+        progress.done(1)
+
+
+async def _adopt_orphans(
+    database: Database, provider: EventSource, summary: Summary, progress: Progress
+) -> None:
+    """Refund and dispute events that came before their payment's own event were recorded
+    as `unknown_payment`; once an order has that payment, each is fetched again and
+    applied (`webhooks.events.adopt`), once."""
+    found = await orphans_with_an_order(database, provider=provider.name)
+    summary.seen += len(found)
+    progress.found(len(found))
+    for event_id, account in found:
+        try:
+            event = await provider.retrieve_event(event_id, account=account)
+            outcome = await adopt(database, event, provider=provider.name)
+        except Exception as exc:
+            summary.failed += 1
+            _log_failure("reconcile.adopt_failed", exc, event_id=event_id, account=account)
+        else:
+            if outcome not in (DUPLICATE, UNKNOWN_PAYMENT):
+                summary.applied += 1
         progress.done(1)
 
 

@@ -64,12 +64,14 @@ class RefundDelivery:
                     .where(Order.id == refund.order_id)
                 )
             ).one()
-        if order.provider_payment_id is None:
-            raise ProviderRejected("the order has no payment to refund")
+        if order.provider_payment_id is None:  # queued by an earlier release for a free order
+            await self._nothing_charged(message, finish, refund)
+            return
         whole = refund.reason in WHOLE_REMAINDER
         request = RefundRequest(
             order_id=order.id,
-            refund_id=refund.id,
+            # An earlier release's key was sent without our refund id: same key, same request.
+            refund_id=refund.id if message.idempotency_key == f"refund:{refund.id}" else None,
             payment_id=order.provider_payment_id,
             idempotency_key=message.idempotency_key,
             reason=refund.reason or "requested_by_customer",
@@ -93,7 +95,7 @@ class RefundDelivery:
                 log.warning("outbox.claim_lost", message_id=message.id, kind=message.kind)
                 return
             locked = await _locked(session, order.id)
-            await service.apply(session, locked, answer)
+            await service.apply(session, locked, answer, ours=refund.id)
         log.info(
             "refund.done",
             order_id=str(order.id),
@@ -122,6 +124,15 @@ class RefundDelivery:
                 f"refund-sync:{payment_id}:after:{refund.id}",
             )
         log.warning("refund.already_refunded", order_id=str(refund.order_id))
+
+    async def _nothing_charged(
+        self, message: OutboxMessage, finish: Finish, refund: Refund
+    ) -> None:
+        async with self._database.transaction() as session:
+            if not await finish(session):
+                return
+            order = await _locked(session, refund.order_id)
+            await service.cancel_owed(session, order, refund, why="nothing_charged")
 
     async def _refused(
         self, message: OutboxMessage, finish: Finish, refund: Refund, code: str

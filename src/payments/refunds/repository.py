@@ -78,6 +78,24 @@ async def add_refunded(session: AsyncSession, order_id: uuid.UUID, delta: int) -
     )
 
 
+async def reopen_owed(session: AsyncSession, order_id: uuid.UUID) -> bool:
+    """A payment the order could not keep (it has a `cancel_reason`) whose refund failed
+    after all goes back from `refunded` to `refund_pending`: the money is still owed. The
+    one move back the order states allow, because the money moved back."""
+    reopened = await session.execute(
+        update(Order)
+        .where(
+            Order.id == order_id,
+            Order.status == OrderStatus.REFUNDED,
+            Order.cancel_reason.is_not(None),
+        )
+        .values(status=OrderStatus.REFUND_PENDING, updated_at=func.now())
+        .returning(Order.id)
+        .execution_options(synchronize_session=False)
+    )
+    return reopened.scalar_one_or_none() is not None
+
+
 async def insert_refund(session: AsyncSession, **values: Any) -> Refund | None:
     """A new refund row; None if its idempotency key or provider id is taken already."""
     inserted = await session.execute(

@@ -107,7 +107,8 @@ async def create_refund(
         if refund is None:  # the key was taken meanwhile, by a request on another order
             raise IdempotencyKeyInUse("a request with this Idempotency-Key is being processed")
         await repository.add_refunded(session, order.id, amount)
-        if asked.restock and await repository.restock(session, order.id):
+        took_stock = OrderStatus(order.status) in KEPT and order.cancel_reason is None
+        if asked.restock and took_stock and await repository.restock(session, order.id):
             log.info("order.restocked", order_id=str(order.id), refund_id=str(refund.id))
         await enqueue(
             session, REFUND, order.id, {"refund_id": str(refund.id)}, f"refund:{refund.id}"
@@ -117,14 +118,17 @@ async def create_refund(
 
 
 def _refundable(order: Order, asked: int | None) -> int:
-    """How much to refund: what was asked, or all that remains; refused beyond it."""
-    kept = OrderStatus(order.status) in KEPT and order.cancel_reason is None
-    if not kept or not order.amount_paid or order.provider_payment_id is None:
-        raise OrderNotRefundable(
-            f"order {order.id} is {order.status}"
-            + (", with nothing charged" if kept else "")
-            + ": it has no payment to refund"
-        )
+    """How much to refund: what was asked, or all that remains; refused beyond it.
+
+    A kept payment, or one the order could not keep whose amount is known (out of stock:
+    while the service's own refund of it is pending nothing remains; if it failed, an
+    admin may give the money back). A payment the order's rules refused has no known
+    amount in its currency: it is refunded in the Dashboard, and its events record it.
+    """
+    status = OrderStatus(order.status)
+    owed = status in (OrderStatus.REFUND_PENDING, OrderStatus.REFUNDED)
+    if not (status in KEPT or owed) or not order.amount_paid or not order.provider_payment_id:
+        raise OrderNotRefundable(f"order {order.id} is {order.status}: it has no payment to refund")
     remaining = order.amount_paid - order.amount_refunded
     amount = remaining if asked is None else asked
     if amount > remaining or remaining <= 0:
@@ -189,19 +193,21 @@ async def enqueue(
     )
 
 
-async def apply(session: AsyncSession, order: Order, signal: RefundSignal) -> Applied:
+async def apply(
+    session: AsyncSession, order: Order, signal: RefundSignal, *, ours: uuid.UUID | None = None
+) -> Applied:
     """Record what the provider says of one refund of `order` (locked by the caller): a new
     row for a refund made elsewhere, or the row it names moved forward. The refunded amount
     moves with it, and the order's status with that. Repeats and stale observations (a
-    status behind the stored one) change nothing.
+    status behind the stored one) change nothing. `ours`: the row the signal answers for,
+    when the caller knows (the outbox, with the provider's answer to its request).
     """
     row = await repository.find_for_signal(
-        session, order.id, signal.refund_id, signal.our_refund_id
+        session, order.id, signal.refund_id, ours or signal.our_refund_id
     )
     if row is None:
         status = RefundStatus(signal.status.value)
         counted = _counted(order, signal.amount, signal.currency, status)
-        await _make_room(session, order, counted, keep=None)
         inserted = await repository.insert_refund(
             session,
             id=uuid.uuid4(),
@@ -217,6 +223,7 @@ async def apply(session: AsyncSession, order: Order, signal: RefundSignal) -> Ap
         if inserted is None:  # recorded on another order's row: not this order's money
             log.error("refund.other_order", order_id=str(order.id), refund=signal.refund_id)
             return Applied.ALREADY_PROCESSED
+        await _make_room(session, order, counted, keep=inserted.id)
         await repository.add_refunded(session, order.id, counted)
         log.info(
             "refund.seen",
@@ -225,6 +232,7 @@ async def apply(session: AsyncSession, order: Order, signal: RefundSignal) -> Ap
             amount=signal.amount,
             status=status,
         )
+        await _settle_owed(session, order, reason=signal.reason, status=status)
         return Applied.RECORDED
     current = RefundStatus(row.status)
     target = RefundStatus(signal.status.value)
@@ -252,8 +260,10 @@ async def apply(session: AsyncSession, order: Order, signal: RefundSignal) -> Ap
         submitted_at=func.coalesce(Refund.submitted_at, func.now()),
     )
     await repository.add_refunded(session, order.id, delta)
-    if status is RefundStatus.FAILED and current is not RefundStatus.FAILED:
-        await _failed(session, order, row, signal.failure_reason)
+    if status != current and status not in COUNTED:  # it gave nothing back, after all
+        await _failed(session, order, row, signal.failure_reason or status.value)
+        if row.reason in WHOLE_REMAINDER:
+            await _owed_again(session, order)
     await _settle_owed(session, order, reason=row.reason, status=status)
     return Applied.UPDATED
 
@@ -272,11 +282,14 @@ async def fail(session: AsyncSession, order: Order, refund: Refund, failure_reas
     await _failed(session, order, moved, failure_reason)
 
 
-async def cancel_owed(session: AsyncSession, order: Order, refund: Refund) -> None:
-    """Our refund of what remains found nothing left: the payment went back elsewhere, in
-    full; those refunds are fetched (REFUND_SYNC), and this one gave nothing."""
+async def cancel_owed(
+    session: AsyncSession, order: Order, refund: Refund, *, why: str = "charge_already_refunded"
+) -> None:
+    """Our refund of what remains found nothing to give back: the payment went back
+    elsewhere, in full (those refunds are fetched: REFUND_SYNC), or nothing was charged
+    (`why`: nothing_charged). It gave nothing, and the order is refunded."""
     moved = await repository.move_refund(
-        session, refund.id, RefundStatus.CANCELED, failure_reason="charge_already_refunded"
+        session, refund.id, RefundStatus.CANCELED, failure_reason=why
     )
     if moved is not None:
         await repository.add_refunded(
@@ -305,10 +318,26 @@ async def _settle_owed(
     session: AsyncSession, order: Order, *, reason: str | None, status: RefundStatus
 ) -> None:
     """An order owing its whole payment back is refunded once the provider took our refund
-    of what remains on its way (or found nothing left: `cancel_owed`). A refund made
+    of what remains on its way (or found nothing left: `cancel_owed`), or once refunds made
+    by anyone (an admin, the Dashboard) give back all it paid. A partial refund made
     elsewhere meanwhile does not settle it: ours still gives back the rest."""
-    if reason in WHOLE_REMAINDER and status in COUNTED:
-        await orders.transition(session, Order.id == order.id, OrderStatus.REFUNDED)
+    if status not in COUNTED:
+        return
+    whole = reason in WHOLE_REMAINDER
+    await session.refresh(order)
+    if not whole and (order.amount_paid is None or order.amount_refunded < order.amount_paid):
+        return
+    await orders.transition(session, Order.id == order.id, OrderStatus.REFUNDED)
+
+
+async def _owed_again(session: AsyncSession, order: Order) -> None:
+    """The service's refund of a payment the order could not keep failed or was canceled
+    at the provider: the money did not go back. The order owes it again (`refund_pending`,
+    flagged by `_failed`): a person decides how (a refund at the provider's would likely
+    fail the same way, so none is sent by itself); `POST /admin/orders/{id}/refunds` takes
+    such an order once nothing is pending."""
+    if await repository.reopen_owed(session, order.id):
+        log.warning("order.owes_refund_again", order_id=str(order.id))
 
 
 def _counted(order: Order, amount: int, currency: str, status: RefundStatus) -> int:
@@ -360,18 +389,15 @@ async def _make_room(
         raise RefundsInFlight()
 
 
-async def note_charge_refunds(session: AsyncSession, order: Order, seen: ChargeRefunds) -> Applied:
+async def note_charge_refunds(
+    session: AsyncSession, order: Order, seen: ChargeRefunds, *, event_id: str
+) -> Applied:
     """A payment's refunds in total: if the provider gave back more than the refunds we know
     of, fetch its refunds (through the outbox, after this commit) and record each."""
     known = await repository.confirmed_total(session, order.id, seen.currency)
     if seen.amount_refunded <= known:
         return Applied.ALREADY_PROCESSED
     payload = {"payment_id": seen.payment_id, "account": seen.account or ""}
-    await enqueue(
-        session,
-        REFUND_SYNC,
-        order.id,
-        payload,
-        f"refund-sync:{seen.payment_id}:{seen.amount_refunded}",
-    )
+    # One fetch per event: the same totals can come back after a refund failed.
+    await enqueue(session, REFUND_SYNC, order.id, payload, f"refund-sync:{event_id}")
     return Applied.FETCHING

@@ -19,12 +19,12 @@ from __future__ import annotations
 from enum import StrEnum
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db import Database, insert_for
 from payments.disputes import service as disputes
-from payments.models import ConfirmedVia, WebhookEvent
+from payments.models import ConfirmedVia, Order, WebhookEvent
 from payments.orders import paid_at_once
 from payments.orders.confirm import Result, confirm_payment
 from payments.providers.base import ChargeRefunds, ProviderEvent
@@ -50,6 +50,7 @@ class Ignored(StrEnum):
 
 
 DUPLICATE = "duplicate"
+UNKNOWN_PAYMENT = "unknown_payment"  # a refund or dispute of a payment no order has (yet)
 
 
 async def handle_event(
@@ -72,7 +73,9 @@ async def handle_event(
             outcome = confirmed.result
         else:
             outcome = await _after_payment(session, event)
-        if not await _record(session, event, provider, endpoint, outcome):
+        if not await _record(
+            session, event, provider, endpoint, outcome, _orphan_of(event, outcome)
+        ):
             log.info("webhook.duplicate", event_id=event.id, type=event.type)
             return DUPLICATE
     log.info("webhook.processed", event_id=event.id, type=event.type, outcome=outcome)
@@ -126,7 +129,7 @@ async def _after_payment(session: AsyncSession, event: ProviderEvent) -> str:
     if order is None:
         return refunds.Applied.UNKNOWN_PAYMENT
     if isinstance(subject, ChargeRefunds):
-        return await refunds.note_charge_refunds(session, order, subject)
+        return await refunds.note_charge_refunds(session, order, subject, event_id=event.id)
     return await refunds.apply(session, order, subject)
 
 
@@ -140,8 +143,72 @@ async def _recorded(database: Database, provider: str, event_id: str) -> bool:
         return found.first() is not None
 
 
+def _orphan_of(event: ProviderEvent, outcome: str) -> str | None:
+    """The payment a refund or dispute event named, when no order of ours has it (yet)."""
+    if outcome != UNKNOWN_PAYMENT:
+        return None
+    subject = event.refund or event.charge_refunds or event.dispute
+    return subject.payment_id if subject is not None else None
+
+
+class _AdoptedElsewhere(Exception):
+    """Another pass adopted the event first: this one's changes are rolled back."""
+
+
+async def adopt(database: Database, event: ProviderEvent, *, provider: str) -> str:
+    """Apply a refund or dispute event recorded as `unknown_payment` now that an order has
+    its payment (it came before the payment's own event), once: the event's row is moved
+    to the new outcome in the same transaction, after the order's lock (one lock order)."""
+    try:
+        async with database.transaction() as session:
+            outcome = await _after_payment(session, event)
+            if outcome == UNKNOWN_PAYMENT:
+                return outcome
+            adopted = await session.execute(
+                update(WebhookEvent)
+                .where(
+                    WebhookEvent.provider == provider,
+                    WebhookEvent.event_id == event.id,
+                    WebhookEvent.outcome == UNKNOWN_PAYMENT,
+                )
+                .values(outcome=outcome)
+                .returning(WebhookEvent.event_id)
+            )
+            if adopted.scalar_one_or_none() is None:
+                raise _AdoptedElsewhere
+    except _AdoptedElsewhere:
+        return DUPLICATE
+    log.info("webhook.adopted", event_id=event.id, type=event.type, outcome=outcome)
+    return outcome
+
+
+async def orphans_with_an_order(
+    database: Database, *, provider: str, limit: int = 1000
+) -> list[tuple[str, str | None]]:
+    """(event id, account) of the `unknown_payment` events whose payment an order now has,
+    on the same account: reconciliation fetches and adopts them."""
+    async with database.reading() as session:
+        found = await session.execute(
+            select(WebhookEvent.event_id, WebhookEvent.account)
+            .join(
+                Order,
+                (Order.provider_payment_id == WebhookEvent.payment_id)
+                & Order.provider_account.is_not_distinct_from(WebhookEvent.account),
+            )
+            .where(WebhookEvent.provider == provider, WebhookEvent.outcome == UNKNOWN_PAYMENT)
+            .order_by(WebhookEvent.received_at)
+            .limit(limit)
+        )
+        return [(event_id, account) for event_id, account in found.all()]
+
+
 async def _record(
-    session: AsyncSession, event: ProviderEvent, provider: str, endpoint: Endpoint, outcome: str
+    session: AsyncSession,
+    event: ProviderEvent,
+    provider: str,
+    endpoint: Endpoint,
+    outcome: str,
+    payment_id: str | None = None,
 ) -> bool:
     """Insert the event id; False if it was there already. Only one delivery wins: a
     concurrent one waits here for the first to commit, then finds it."""
@@ -155,6 +222,7 @@ async def _record(
             account=event.account,
             livemode=event.livemode,
             outcome=outcome,
+            payment_id=payment_id,
         )
         .on_conflict_do_nothing(index_elements=["provider", "event_id"])
         .returning(WebhookEvent.event_id)

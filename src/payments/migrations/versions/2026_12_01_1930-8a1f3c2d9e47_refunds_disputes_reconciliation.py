@@ -46,6 +46,8 @@ orders = sa.table(
     sa.column("amount_total", sa.BigInteger()),
     sa.column("amount_paid", sa.BigInteger()),
     sa.column("amount_refunded", sa.BigInteger()),
+    sa.column("provider_payment_id", sa.String()),
+    sa.column("provider_account", sa.String()),
 )
 refunds = sa.table(
     "refunds",
@@ -57,15 +59,18 @@ refunds = sa.table(
     sa.column("status", sa.String()),
     sa.column("submitted_at", sa.DateTime(timezone=True)),
     sa.column("provider_refund_id", sa.String()),
+    sa.column("failure_reason", sa.String()),
 )
 outbox = sa.table(
     "outbox",
     sa.column("id", sa.BigInteger()),
     sa.column("kind", sa.String()),
+    sa.column("idempotency_key", sa.String()),
     sa.column("order_id", sa.Uuid()),
     sa.column("payload", sa.JSON()),
     sa.column("attempts", sa.Integer()),
     sa.column("done_at", sa.DateTime(timezone=True)),
+    sa.column("last_error", sa.Text()),
 )
 
 
@@ -106,13 +111,10 @@ def upgrade() -> None:
             batch_op.f("uq_refunds_idempotency_key"), ["idempotency_key"]
         )
 
-    # Stripe's statuses as the outbox stored them; a charge found refunded in full
-    # elsewhere was stored as `already_refunded`: money that went back.
-    op.execute(
-        refunds.update()
-        .where(refunds.c.status == "already_refunded")
-        .values(status="succeeded", submitted_at=sa.func.current_timestamp())
-    )
+    # A charge found refunded in full elsewhere was stored as `already_refunded`, with the
+    # charge's total and no refund id: ours gave nothing, and the refunds that did are
+    # fetched from Stripe (a `refund_sync` each), as the code now does.
+    _fetch_refunds_found_elsewhere()
     op.execute(
         refunds.update()
         .where(refunds.c.status.not_in(REFUND_STATUSES))
@@ -164,11 +166,50 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_disputes")),
         sa.UniqueConstraint("provider_dispute_id", name=op.f("uq_disputes_provider_dispute_id")),
     )
+    with op.batch_alter_table("webhook_events", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("payment_id", sa.String(length=255), nullable=True))
+        batch_op.create_index(
+            "ix_webhook_events_unknown_payment",
+            ["payment_id"],
+            unique=False,
+            postgresql_where=sa.text("outcome = 'unknown_payment'"),
+            sqlite_where=sa.text("outcome = 'unknown_payment'"),
+        )
     with op.batch_alter_table("disputes", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_disputes_order_id"), ["order_id"], unique=False)
         batch_op.create_index(
             "ix_disputes_status_evidence_due_by", ["status", "evidence_due_by"], unique=False
         )
+
+
+def _fetch_refunds_found_elsewhere() -> None:
+    bind = op.get_bind()
+    found = bind.execute(
+        sa.select(
+            refunds.c.id, orders.c.id, orders.c.provider_payment_id, orders.c.provider_account
+        )
+        .join(orders, orders.c.id == refunds.c.order_id)
+        .where(refunds.c.status == "already_refunded", orders.c.provider_payment_id.is_not(None))
+    ).all()
+    for refund_id, order_id, payment_id, account in found:
+        bind.execute(
+            outbox.insert().values(
+                kind="refund_sync",
+                order_id=order_id,
+                payload={"payment_id": payment_id, "account": account or ""},
+                idempotency_key=f"refund-sync:migrated:{refund_id}",
+                attempts=0,
+            )
+        )
+    op.execute(
+        refunds.update()
+        .where(refunds.c.status == "already_refunded")
+        .values(
+            status="canceled",
+            failure_reason="charge_already_refunded",
+            submitted_at=sa.func.current_timestamp(),
+        )
+    )
 
 
 def _give_queued_refunds_their_rows() -> None:
@@ -240,22 +281,55 @@ def _fill_amount_refunded() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("webhook_events", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_webhook_events_unknown_payment",
+            postgresql_where=sa.text("outcome = 'unknown_payment'"),
+            sqlite_where=sa.text("outcome = 'unknown_payment'"),
+        )
+        batch_op.drop_column("payment_id")
     with op.batch_alter_table("disputes", schema=None) as batch_op:
         batch_op.drop_index("ix_disputes_status_evidence_due_by")
         batch_op.drop_index(batch_op.f("ix_disputes_order_id"))
     op.drop_table("disputes")
 
     # The earlier code writes a refund's row only once Stripe answered: rows of refunds
-    # still queued would be written twice.
+    # still queued would be written twice. It also sends every `refund` message without an
+    # amount (all that remains) and knows no `refund_sync`: an admin's partial refund still
+    # queued would give back everything, so it is dropped (said in `last_error`), and so
+    # are the syncs.
     bind = op.get_bind()
     queued = bind.execute(
-        sa.select(outbox.c.payload).where(outbox.c.kind == "refund", outbox.c.done_at.is_(None))
-    ).scalars()
-    unsent = [named for payload in queued if (named := _named_refund(dict(payload or {})))]
-    if unsent:
-        op.execute(
-            refunds.delete().where(refunds.c.id.in_(unsent), refunds.c.provider_refund_id.is_(None))
+        sa.select(outbox.c.id, outbox.c.payload).where(
+            outbox.c.kind == "refund", outbox.c.done_at.is_(None)
         )
+    ).all()
+    owed_reasons = ("out_of_stock", "currency_mismatch", "amount_mismatch")
+    for message_id, payload in queued:
+        named = _named_refund(dict(payload or {}))
+        if named is None:
+            continue
+        reason = bind.execute(sa.select(refunds.c.reason).where(refunds.c.id == named)).scalar()
+        if reason not in owed_reasons:
+            op.execute(
+                outbox.update()
+                .where(outbox.c.id == message_id)
+                .values(
+                    done_at=sa.func.current_timestamp(),
+                    last_error="dropped by the downgrade from 8a1f3c2d9e47: an admin refund",
+                )
+            )
+        op.execute(
+            refunds.delete().where(refunds.c.id == named, refunds.c.provider_refund_id.is_(None))
+        )
+    op.execute(
+        outbox.update()
+        .where(outbox.c.kind == "refund_sync", outbox.c.done_at.is_(None))
+        .values(
+            done_at=sa.func.current_timestamp(),
+            last_error="dropped by the downgrade from 8a1f3c2d9e47",
+        )
+    )
     op.execute(refunds.update().where(refunds.c.reason.is_(None)).values(reason="unknown"))
     with op.batch_alter_table("refunds", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_refunds_amount"), type_="check")
