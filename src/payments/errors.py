@@ -91,8 +91,8 @@ class IdempotencyKeyInUse(Conflict):
 class OrderNotRefundable(Conflict):
     code = "order_not_refundable"
     description = (
-        "the order has no payment it kept to refund: never paid, free, or already being "
-        "refunded in full by the service"
+        "the order has no payment to refund: never paid, free, or a payment its rules "
+        "refused (refund that one in the Dashboard)"
     )
 
 
