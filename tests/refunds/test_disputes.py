@@ -130,3 +130,26 @@ async def test_dispute_of_an_unknown_payment_is_recorded_as_such(shop: Shop) -> 
 
     assert await outcomes(shop, [created]) == ["unknown_payment"]
     assert (await shop.order(order["id"]))["disputes"] == []
+
+
+async def test_odd_fields_in_signed_events_never_fail(shop: Shop) -> None:
+    """Signed dispute and refund events with over-long or ill-typed fields are answered 200:
+    an unusable dispute is recorded as such; a refund's over-long reason is dropped."""
+    order = await shop.paid()
+    refund = shop.fake.refund_in_dashboard(order["provider_payment_id"], amount=100)
+    [refund_created] = shop.fake.events("refund.created")
+    dispute = shop.fake.open_dispute(order["provider_payment_id"])
+    [created] = dispute_events(shop, dispute["id"])["charge.dispute.created"]
+    long_status = {**created, "id": created["id"] + "a"}
+    long_status["data"] = {"object": {**created["data"]["object"], "status": "x" * 40}}
+    bad_amount = {**created, "id": created["id"] + "b"}
+    bad_amount["data"] = {"object": {**created["data"]["object"], "amount": True}}
+    long_reason = {**refund_created}
+    long_reason["data"] = {"object": {**refund, "reason": "r" * 60, "metadata": "not a map"}}
+
+    got = await outcomes(shop, [long_status, bad_amount, long_reason])
+
+    assert got == ["unusable_event", "unusable_event", "refund_recorded"]
+    after = await shop.order(order["id"])
+    assert after["disputes"] == []
+    assert [(r["amount"], r["reason"]) for r in after["refunds"]] == [(100, None)]

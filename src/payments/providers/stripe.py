@@ -319,8 +319,8 @@ def refund_signal(refund: Mapping[str, Any], *, account: str | None) -> RefundSi
         amount=amount,
         currency=currency,
         status=_REFUND_STATES.get(str(refund.get("status")), RefundState.PENDING),
-        reason=_short_text(refund, "reason"),
-        failure_reason=_short_text(refund, "failure_reason"),
+        reason=_short_text(refund, "reason", 32),
+        failure_reason=_short_text(refund, "failure_reason", 64),
         our_refund_id=_uuid(ours),
     )
 
@@ -342,7 +342,7 @@ def _dispute_signal(dispute: Mapping[str, Any], account: str | None) -> DisputeS
     dispute_id = _stripe_id(dispute.get("id"), _MAX_ID)
     amount = _integer(dispute, "amount")
     currency = _currency(dispute, "currency")
-    status = _short_text(dispute, "status")
+    status = _short_text(dispute, "status", 32)
     if dispute_id is None or amount is None or currency is None or status is None:
         return None
     if not 0 <= amount < _MAX_AMOUNT:
@@ -355,7 +355,7 @@ def _dispute_signal(dispute: Mapping[str, Any], account: str | None) -> DisputeS
         account=account,
         amount=amount,
         currency=currency,
-        reason=_short_text(dispute, "reason"),
+        reason=_short_text(dispute, "reason", 64),
         status=status,
         # 0 means no response is possible; a date past 9999 cannot be stored (or be real).
         evidence_due_by=due_by if due_by and 0 < due_by < 253402300800 else None,
@@ -370,9 +370,10 @@ def _payment_of(obj: Mapping[str, Any]) -> str | None:
     return _stripe_id(payment, _MAX_ID)
 
 
-def _short_text(obj: Mapping[str, Any], key: str) -> str | None:
-    """A Stripe enum value (a reason, a status), if it is one: short plain ASCII."""
-    return _stripe_id(obj.get(key), 64)
+def _short_text(obj: Mapping[str, Any], key: str, max_length: int) -> str | None:
+    """A Stripe enum value (a reason, a status) that fits its column: plain ASCII, short.
+    Anything else is dropped (a status: the whole object is unusable), never stored."""
+    return _stripe_id(obj.get(key), max_length)
 
 
 def _uuid(value: object) -> uuid.UUID | None:
