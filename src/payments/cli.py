@@ -180,6 +180,8 @@ def _reconcile(since_text: str) -> int:
             )
         # The running service's built-in Stripe, which holds its sessions and events.
         api_base = _local_url(settings.sandbox_host, settings.sandbox_port)
+    if problem := command.missing_database(settings):  # never a new, empty one
+        return _refuse(problem)
     if settings.uses_sqlite and (problem := _sqlite_problem(settings.database_url)):
         return _refuse(problem)
     configure_logging(settings.log_format, settings.log_level, file=command.log_stream())

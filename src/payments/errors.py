@@ -96,6 +96,14 @@ class OrderNotRefundable(Conflict):
     )
 
 
+class OrderDisputed(Conflict):
+    code = "order_disputed"
+    description = (
+        "the order's payment is under an open dispute (chargeback): Stripe refuses to "
+        "refund it until the dispute closes"
+    )
+
+
 class RefundExceedsRemaining(Conflict):
     code = "refund_exceeds_remaining"
     description = "the amount is more than what remains refundable (paid minus refunded)"

@@ -205,3 +205,15 @@ def on_a_terminal(env: dict[str, str], cwd: Path) -> tuple[str, str, int]:
         proc.wait()
         os.close(controller)
     return stdout, shown.decode(errors="replace"), proc.returncode
+
+
+def test_a_database_that_is_not_there_is_refused_not_created(tmp_path: Path) -> None:
+    """Run where the sandbox does not (no ./payments.db): exit 2, naming the database, and
+    no new database filled with Stripe's events while the service's stays as it was."""
+    result = reconcile(bare_env(PYTHONPATH=SOURCE), tmp_path)
+
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "payments.db" in line
+    assert "DATABASE_URL" in line
+    assert list(tmp_path.iterdir()) == []

@@ -76,7 +76,9 @@ async def test_more_than_remains_is_refused_and_changes_nothing(shop: Shop) -> N
     after = await shop.order(order["id"])
     assert (after["amount_refunded"], len(after["refunds"])) == (2000, 1)
     assert (await shop.refund(order["id"], amount=500)).status_code == 201
-    assert (await shop.refund(order["id"])).json()["error"]["code"] == "refund_exceeds_remaining"
+    nothing_left = (await shop.refund(order["id"])).json()["error"]
+    assert nothing_left["code"] == "refund_exceeds_remaining"
+    assert "nothing remains refundable" in nothing_left["message"]
 
 
 async def test_unpaid_and_unknown_orders(shop: Shop) -> None:
@@ -115,6 +117,8 @@ async def test_oversold_order_is_not_refundable_twice(shop: Shop) -> None:
         {"reason": "because"},
         {"restock": "yes"},
         {"amount": 100, "extra": 1},
+        {"amount": None},  # left out means everything; null is a client's bug
+        {"reason": None},
     ],
 )
 async def test_bad_bodies_are_422(shop: Shop, body: dict[str, Any]) -> None:
@@ -189,3 +193,20 @@ async def test_refused_by_stripe_fails_and_gives_the_amount_back(shop: Shop) -> 
     )
     assert await shop.drain_outbox() == 0
     assert (await shop.refund(order["id"])).json()["amount"] == 2500
+
+
+async def test_an_open_dispute_blocks_refunds_until_it_closes(shop: Shop) -> None:
+    """Stripe refuses to refund a charge under an open chargeback: 409 order_disputed up
+    front, nothing written; an inquiry (warning_*) does not block."""
+    order = await shop.paid()
+    dispute = shop.fake.open_dispute(order["provider_payment_id"])
+    [created] = [e for e in shop.fake.events("charge.dispute.created")]
+    await shop.deliver(created)
+
+    blocked = await shop.refund(order["id"], amount=100)
+
+    assert (blocked.status_code, blocked.json()["error"]["code"]) == (409, "order_disputed")
+    assert (await shop.order(order["id"]))["refunds"] == []
+    shop.fake.update_dispute(dispute["id"], "lost")
+    await shop.deliver(shop.fake.last_event("charge.dispute.closed"))
+    assert (await shop.refund(order["id"], amount=100)).status_code == 201

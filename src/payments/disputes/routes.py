@@ -10,8 +10,8 @@ from payments.auth import AdminDep
 from payments.deps import DatabaseDep
 from payments.disputes import service
 from payments.disputes.schemas import DisputeList
+from payments.disputes.states import Status
 from payments.errors import InvalidRequest, ServiceUnavailable, Unauthorized, responses
-from payments.inputs import Pattern
 
 router = APIRouter(prefix="/admin", tags=["disputes"], dependencies=[AdminDep])
 
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/admin", tags=["disputes"], dependencies=[AdminDep])
 async def list_disputes(
     database: DatabaseDep,
     status: Annotated[
-        Annotated[str, Pattern(r"[a-z_]{1,32}", "a dispute status, such as needs_response")] | None,
+        Status | None,
         Query(
             description="`needs_response`: every dispute waiting for evidence (inquiries "
             "included), soonest due first; any other status: exactly that one"
@@ -33,5 +33,7 @@ async def list_disputes(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DisputeList:
     async with database.reading() as session:
-        found = await service.list_disputes(session, status=status, limit=limit)
+        found = await service.list_disputes(
+            session, status=status.value if status else None, limit=limit
+        )
     return DisputeList.model_validate({"data": found}, from_attributes=True)

@@ -8,6 +8,8 @@ seen for the first time, and never replaces a known one.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 RANK: dict[str, int] = {
     # An inquiry (warning_*) may turn into a chargeback, which is further along.
     "warning_needs_response": 1,
@@ -37,3 +39,25 @@ def moves_forward(current: str, new: str) -> bool:
     if rank(current) >= FINAL:
         return False
     return rank(new) > rank(current) or (rank(new) == rank(current) and new == current)
+
+
+class Status(StrEnum):
+    """The statuses this service knows, for filtering (stored statuses may be newer)."""
+
+    WARNING_NEEDS_RESPONSE = "warning_needs_response"
+    WARNING_UNDER_REVIEW = "warning_under_review"
+    NEEDS_RESPONSE = "needs_response"
+    UNDER_REVIEW = "under_review"
+    APPEAL_NEEDS_RESPONSE = "appeal_needs_response"
+    APPEAL_UNDER_REVIEW = "appeal_under_review"
+    WON = "won"
+    LOST = "lost"
+    WARNING_CLOSED = "warning_closed"
+    PREVENTED = "prevented"
+
+
+# A chargeback still open: the provider refuses refunds of its charge meanwhile (an
+# inquiry, `warning_*`, does not stop a refund, which closes it).
+BLOCKS_REFUNDS = frozenset(
+    {"needs_response", "under_review", "appeal_needs_response", "appeal_under_review"}
+)

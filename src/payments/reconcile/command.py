@@ -12,14 +12,16 @@ import re
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from tqdm import tqdm
 
 from payments.config import Settings
 from payments.db import Database, create_engine
 from payments.errors import DatabaseUnavailable
-from payments.migrate import DatabaseUnreachable, check_schema, upgrade
+from payments.migrate import DatabaseUnreachable, SchemaBehind, check_schema
 from payments.providers.stripe import HANDLED_EVENTS, StripeProvider
 from payments.reconcile.service import EVENT_RETENTION, Progress, Summary, reconcile
 
@@ -45,9 +47,14 @@ def parse_since(text: str) -> timedelta:
 
 async def run(settings: Settings, since: timedelta, *, api_base: str | None) -> Summary:
     """One pass over the last `since`; DatabaseUnreachable or SchemaBehind if it cannot
-    start (the CLI says so in one line)."""
-    if settings.migrate_on_start:
-        await upgrade(settings.database_url, connect_timeout=settings.db_connect_timeout_seconds)
+    start (the CLI says so in one line).
+
+    It never creates or migrates a database: one that is not the service's (another
+    directory's `./payments.db`, a mistyped DATABASE_URL) would be filled with what
+    Stripe knows while the service's stays as it was, and the summary would look right.
+    """
+    if problem := missing_database(settings):
+        raise SchemaBehind(problem)
     database = Database(create_engine(settings))
     provider = StripeProvider(
         settings.stripe_secret_key.get_secret_value(),
@@ -74,6 +81,19 @@ async def run(settings: Settings, since: timedelta, *, api_base: str | None) -> 
     finally:
         await provider.aclose()
         await database.dispose()
+
+
+def missing_database(settings: Settings) -> str | None:
+    """Why the SQLite file is not the service's database (it is not there), or None."""
+    if not settings.uses_sqlite:
+        return None
+    path = make_url(settings.database_url).database
+    if path and path != ":memory:" and not Path(path).exists():
+        return (
+            f"there is no database at {path}: run `payments reconcile` with the service's "
+            "DATABASE_URL, or in the directory the sandbox runs in (`make run`)"
+        )
+    return None
 
 
 def log_stream() -> Any:

@@ -16,7 +16,16 @@ from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db import insert_for
-from payments.models import Order, OrderItem, OrderStatus, Product, Refund, RefundStatus
+from payments.disputes.states import BLOCKS_REFUNDS
+from payments.models import (
+    Dispute,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Product,
+    Refund,
+    RefundStatus,
+)
 from payments.refunds.states import ALLOWED_FROM, COUNTED, KEPT
 
 
@@ -202,6 +211,16 @@ async def confirmed_total(session: AsyncSession, order_id: uuid.UUID, currency: 
         )
     )
     return int(total.scalar_one())
+
+
+async def open_dispute(session: AsyncSession, order_id: uuid.UUID) -> bool:
+    """Whether a chargeback of the order's payment is still open (refunds are refused)."""
+    found = await session.execute(
+        select(Dispute.id)
+        .where(Dispute.order_id == order_id, Dispute.status.in_(BLOCKS_REFUNDS))
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 async def restock(session: AsyncSession, order_id: uuid.UUID) -> bool:

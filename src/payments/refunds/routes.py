@@ -14,6 +14,7 @@ from payments.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     NotFound,
+    OrderDisputed,
     OrderNotRefundable,
     RefundExceedsRemaining,
     ServiceUnavailable,
@@ -39,6 +40,7 @@ router = APIRouter(
         Unauthorized,
         NotFound,
         OrderNotRefundable,
+        OrderDisputed,
         RefundExceedsRemaining,
         IdempotencyKeyReused,
         IdempotencyKeyInUse,
@@ -60,7 +62,7 @@ async def create_refund(
     refuses ends `failed`, and its amount is refundable again.
     """
     asked = service.AdminRefund(
-        amount=body.amount,
+        amount=body.amount,  # None when left out
         reason=RefundReason(body.reason) if body.reason else None,
         restock=body.restock,
     )

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from payments.inputs import WHOLE_NUMBER
 from payments.models import RefundStatus
 from payments.timestamps import Timestamp
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """A field that may be left out but not sent as null shows no `default: null`."""
+    schema.pop("default", None)
 
 
 class AdminReason(StrEnum):
@@ -24,11 +29,19 @@ class AdminReason(StrEnum):
 class RefundIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount: Annotated[int, Field(strict=True, gt=0, le=10**12), WHOLE_NUMBER] | None = Field(
-        default=None,
-        description="Minor units of the order's currency; default: all that remains refundable",
+    # Left out means all that remains; an explicit null is refused (422), not read as
+    # "everything": a client that lost its amount must not empty the order.
+    amount: Annotated[int, Field(strict=True, gt=0, le=10**12), WHOLE_NUMBER] = Field(
+        default=None,  # type: ignore[assignment]
+        description="Minor units of the order's currency (an integer; `100.0` counts as "
+        "`100`); left out: all that remains refundable",
+        json_schema_extra=_no_default,
     )
-    reason: AdminReason | None = None
+    reason: AdminReason = Field(
+        default=None,  # type: ignore[assignment]
+        description="Left out: `requested_by_customer`",
+        json_schema_extra=_no_default,
+    )
     restock: Annotated[bool, Field(strict=True)] = Field(
         default=False,
         description="Return the order's quantities to stock (once per order, whatever the "

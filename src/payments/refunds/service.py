@@ -23,6 +23,7 @@ from payments.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     NotFound,
+    OrderDisputed,
     OrderNotRefundable,
     RefundExceedsRemaining,
     RefundsInFlight,
@@ -92,6 +93,10 @@ async def create_refund(
             if earlier is not None:
                 return _replayed(earlier, fingerprint), True
         amount = _refundable(order, asked.amount)
+        if await repository.open_dispute(session, order.id):
+            raise OrderDisputed(
+                f"order {order.id} has an open dispute; refund it once the dispute closes"
+            )
         refund = await repository.insert_refund(
             session,
             id=uuid.uuid4(),
@@ -130,8 +135,13 @@ def _refundable(order: Order, asked: int | None) -> int:
     if not (status in KEPT or owed) or not order.amount_paid or not order.provider_payment_id:
         raise OrderNotRefundable(f"order {order.id} is {order.status}: it has no payment to refund")
     remaining = order.amount_paid - order.amount_refunded
+    if remaining <= 0:
+        raise RefundExceedsRemaining(
+            f"nothing remains refundable on order {order.id}: {order.amount_refunded} of "
+            f"{order.amount_paid} {order.currency} refunded or on its way back"
+        )
     amount = remaining if asked is None else asked
-    if amount > remaining or remaining <= 0:
+    if amount > remaining:
         raise RefundExceedsRemaining(
             f"{amount} is more than the {remaining} {order.currency} that remains refundable"
         )
