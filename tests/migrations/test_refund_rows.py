@@ -139,3 +139,43 @@ async def test_queued_refund_of_a_free_order_closes_it_without_stripe(
     )
     assert [r["status"] for r in order["refunds"]] == ["canceled"]
     assert fake_stripe.refunds() == []
+
+
+async def test_a_charge_found_refunded_elsewhere_is_fetched_after_the_migration(
+    postgres_url: str, stripe_url: str, fake_stripe: FakeStripe
+) -> None:
+    """The previous release recorded a charge refunded in the Dashboard as one row holding
+    the charge's total, `already_refunded`, no refund id. After the migration that row gave
+    nothing (canceled) and the Dashboard's refund is fetched and recorded: counted once."""
+    await upgrade(postgres_url)
+    async with shop_on(postgres_url, stripe_url, fake_stripe) as shop:
+        _, second = await shop.oversold()
+        order_id = uuid.UUID(second["order_id"])
+        payment_id = (await shop.order(str(order_id)))["provider_payment_id"]
+        [dashboard] = [fake_stripe.refund_in_dashboard(payment_id)]
+        await asyncio.to_thread(command.downgrade, alembic_config(postgres_url), PREVIOUS)
+        async with connected(postgres_url) as conn:  # as the previous release left it
+            await conn.execute(sa.text("DELETE FROM refunds"))
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO refunds (id, order_id, amount, currency, reason, status)"
+                    " VALUES (:id, :order, 2500, 'usd', 'out_of_stock', 'already_refunded')"
+                ),
+                {"id": uuid.uuid4(), "order": order_id},
+            )
+            await conn.execute(
+                sa.text("UPDATE outbox SET done_at = now(), idempotency_key = 'old'")
+            )
+            await conn.execute(
+                sa.text("UPDATE orders SET status = 'refunded' WHERE id = :o"), {"o": order_id}
+            )
+
+        await upgrade(postgres_url)
+        await shop.drain_outbox()
+
+        order = await shop.order(str(order_id))
+    assert order["status"] == "refunded"
+    assert sorted(
+        (r["amount"], r["status"], r["provider_refund_id"] or "") for r in order["refunds"]
+    ) == [(2500, "canceled", ""), (2500, "succeeded", dashboard["id"])]
+    assert (order["amount_refunded"], order["checks"]["ok"]) == (2500, True)
