@@ -128,3 +128,25 @@ async def test_charge_refunded_after_a_failed_refund_fetches_the_new_one(shop: S
         (500, "succeeded"),
     ]
     assert after["amount_refunded"] == 500
+
+
+async def test_partial_dashboard_refund_does_not_settle_an_owed_order(shop: Shop) -> None:
+    """Out of stock, our refund of what remains not sent yet; the Dashboard gives back 100:
+    the order still owes 2400, so it stays refund_pending until ours goes out."""
+    _, second = await shop.oversold()
+    order = await shop.order(second["order_id"])
+    shop.fake.refund_in_dashboard(order["provider_payment_id"], amount=100)
+    [created] = shop.fake.events("refund.created")
+
+    assert (await shop.deliver(created)).json()["outcome"] == "refund_recorded"
+
+    after = await shop.order(second["order_id"])
+    ours = [r for r in after["refunds"] if r["reason"] == "out_of_stock"]
+    assert [(r["amount"], r["status"], r["provider_refund_id"]) for r in ours] == [
+        (2400, "pending", None)
+    ]
+    assert after["status"] == "refund_pending"
+    await shop.drain_outbox()
+    settled = await shop.order(second["order_id"])
+    assert (settled["status"], settled["amount_refunded"]) == ("refunded", 2500)
+    assert sorted(r.refund["amount"] for r in shop.fake.refunds()) == [100, 2400]

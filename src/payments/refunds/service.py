@@ -334,9 +334,15 @@ async def _settle_owed(
     if status not in COUNTED:
         return
     whole = reason in WHOLE_REMAINDER
-    await session.refresh(order)
-    if not whole and (order.amount_paid is None or order.amount_refunded < order.amount_paid):
-        return
+    if not whole:
+        await session.refresh(order)
+        if order.amount_paid is None or order.amount_refunded < order.amount_paid:
+            return
+        if any(
+            refund.reason in WHOLE_REMAINDER and refund.amount > 0
+            for refund in await repository.open_refunds(session, order.id)
+        ):
+            return  # ours still gives back the rest: settled when it goes out
     await orders.transition(session, Order.id == order.id, OrderStatus.REFUNDED)
 
 

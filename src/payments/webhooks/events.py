@@ -16,13 +16,14 @@ statement); everything else, and SQLite, takes the general path.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payments.db import Database, insert_for
+from payments.db import Database, database_time_after, insert_for
 from payments.disputes import service as disputes
 from payments.models import ConfirmedVia, Order, WebhookEvent
 from payments.orders import paid_at_once
@@ -195,7 +196,12 @@ async def orphans_with_an_order(
                 (Order.provider_payment_id == WebhookEvent.payment_id)
                 & Order.provider_account.is_not_distinct_from(WebhookEvent.account),
             )
-            .where(WebhookEvent.provider == provider, WebhookEvent.outcome == UNKNOWN_PAYMENT)
+            .where(
+                WebhookEvent.provider == provider,
+                WebhookEvent.outcome == UNKNOWN_PAYMENT,
+                # Stripe keeps events for 30 days: older ones cannot be fetched again.
+                WebhookEvent.received_at > database_time_after(session, -timedelta(days=30)),
+            )
             .order_by(WebhookEvent.received_at)
             .limit(limit)
         )
