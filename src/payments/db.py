@@ -92,6 +92,10 @@ def _sqlite_engine(settings: Settings) -> AsyncEngine:
 
 
 OUTBOX_WRITTEN = "outbox_written"
+EVENTS_WRITTEN = "events_written"  # events for the shop's endpoints (payments.merchant_events)
+# Steps a transaction owes just before its commit, by name, registered in `session.info` by
+# the code that owes them (payments.merchant_events.record writes its events there).
+BEFORE_COMMIT = "before_commit"
 
 
 class Database:
@@ -100,8 +104,9 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-        # Called after a commit that queued outbox work, so it is sent at once.
+        # Called after a commit that queued outbox work or events, so they are sent at once.
         self.on_outbox_write: Callable[[], None] | None = None
+        self.on_events_write: Callable[[], None] | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -115,8 +120,13 @@ class Database:
             async with self.sessionmaker() as session, session.begin():
                 await _connect(session)
                 yield session
+                while steps := session.info.pop(BEFORE_COMMIT, None):
+                    for step in steps.values():
+                        await step(session)
         if session.info.pop(OUTBOX_WRITTEN, False) and self.on_outbox_write:
             self.on_outbox_write()
+        if session.info.pop(EVENTS_WRITTEN, False) and self.on_events_write:
+            self.on_events_write()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

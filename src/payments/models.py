@@ -353,3 +353,116 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.current_timestamp()
     )
+
+
+class DeliveryStatus(StrEnum):
+    """Where one event's delivery to one endpoint stands (payments.merchant_webhooks)."""
+
+    PENDING = "pending"  # not tried yet
+    FAILED = "failed"  # the last attempt failed; another is scheduled
+    SUCCEEDED = "succeeded"  # the endpoint answered 2xx
+    DEAD = "dead"  # out of attempts (or the endpoint went away); an admin may retry it
+
+
+class WebhookEndpoint(Base):
+    """A URL of the shop's that is sent signed events (Standard Webhooks).
+
+    The secret signs every delivery; after a rotation the previous one signs alongside
+    it until `previous_secret_expires_at`. A disabled endpoint (it answered 410 Gone) or
+    a deleted one gets no new deliveries; deleted ones stay for their delivery history.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    url: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(String(500))
+    # Event types it receives, or ["*"] for all of them.
+    events: Mapped[list[str]] = mapped_column(JsonDoc)
+    secret: Mapped[str] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.current_timestamp()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.current_timestamp(), onupdate=func.now()
+    )
+
+
+class MerchantEvent(Base):
+    """One change the shop is told about, written in the transaction that made the change.
+
+    `data` is the body's `data`: the admin JSON of the object after the change, as sent.
+    The one-statement payment path (orders.paid_at_once) cannot render it in Python, so it
+    stores the rows it changed in `snapshot` and the sender renders `data` from them.
+    """
+
+    __tablename__ = "merchant_events"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # evt_..., the webhook-id
+    type: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), index=True)
+    data: Mapped[str | None] = mapped_column(Text)
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.current_timestamp()
+    )
+
+
+class EventDelivery(Base):
+    """One event on its way to one endpoint: retried on a schedule until it succeeds or
+    dies. A claim (`claim`) is a lease, as in the outbox: only its holder records the
+    outcome."""
+
+    __tablename__ = "event_deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("status", DeliveryStatus), name="status"),
+        Index("uq_event_deliveries_event_endpoint", "event_id", "endpoint_id", unique=True),
+        Index(
+            "ix_event_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('pending', 'failed')"),
+            sqlite_where=text("status IN ('pending', 'failed')"),
+        ),
+        Index("ix_event_deliveries_endpoint_id_created_at", "endpoint_id", "created_at"),
+        Index("ix_event_deliveries_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    event_id: Mapped[str] = mapped_column(ForeignKey("merchant_events.id"))
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    # Attempts in the current round of the schedule (an admin's retry starts a new round).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claim: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.current_timestamp()
+    )
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_duration_ms: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.current_timestamp()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.current_timestamp(), onupdate=func.now()
+    )
+
+
+class DeliveryAttempt(Base):
+    """One POST of a delivery and what came of it."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("event_deliveries.id"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))

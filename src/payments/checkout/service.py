@@ -32,6 +32,7 @@ from payments.errors import (
     ProviderError,
     UnknownProduct,
 )
+from payments.merchant_events import record
 from payments.models import ChargeType, ConfirmedVia, Order, OrderItem, OrderStatus, Product, Seller
 from payments.orders import paid_at_once, repository
 from payments.orders.confirm import Confirmation, Result, confirm_payment
@@ -302,9 +303,10 @@ async def _create_session(
     if not retryable:
         # Without an Idempotency-Key nobody can come back for this order.
         async with database.transaction() as session:
-            await repository.transition(
+            if await repository.transition(
                 session, Order.id == order.id, OrderStatus.FAILED, cancel_reason="provider_error"
-            )
+            ):
+                record.order_changed(session, order.id, OrderStatus.FAILED)
         raise ProviderError("the payment provider failed; please try again") from error
     raise ProviderError(
         "the payment provider failed; retry with the same Idempotency-Key"
@@ -325,6 +327,8 @@ async def _refused(database: Database, order: Order, error: ProviderRejected) ->
             OrderStatus.FAILED,
             cancel_reason=PROVIDER_REJECTED,
         )
+        if failed is not None:
+            record.order_changed(session, order.id, OrderStatus.FAILED)
     if failed is None:
         raise ProviderError("the payment provider failed; retry with the same Idempotency-Key")
     raise CheckoutRefused(REFUSED_MESSAGE) from error

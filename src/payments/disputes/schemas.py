@@ -27,6 +27,7 @@ class DisputeOut(BaseModel):
         description="When the evidence must be in; null when no response is possible"
     )
     created_at: Timestamp
+    updated_at: Timestamp
 
 
 class DisputeList(BaseModel):

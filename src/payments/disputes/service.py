@@ -12,7 +12,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db import insert_for
-from payments.disputes.states import NEEDS_RESPONSE, moves_forward
+from payments.disputes.states import FINAL, NEEDS_RESPONSE, moves_forward, rank
+from payments.merchant_events import record
+from payments.merchant_events.types import EventType
 from payments.models import Dispute, Order
 from payments.providers.base import DisputeSignal
 
@@ -56,7 +58,11 @@ async def apply(session: AsyncSession, signal: DisputeSignal) -> Applied:
         .on_conflict_do_nothing(index_elements=["provider_dispute_id"])
         .returning(Dispute.id)
     )
-    if inserted.scalar_one_or_none() is not None:
+    dispute_id = inserted.scalar_one_or_none()
+    if dispute_id is not None:
+        record.dispute_changed(session, dispute_id, order_id, EventType.DISPUTE_CREATED)
+        if rank(signal.status) >= FINAL:  # seen for the first time when it closed
+            record.dispute_changed(session, dispute_id, order_id, EventType.DISPUTE_CLOSED)
         log.warning(
             "dispute.recorded",
             order_id=str(order_id),
@@ -83,6 +89,8 @@ async def apply(session: AsyncSession, signal: DisputeSignal) -> Applied:
         .values(updated_at=func.now(), **values)
         .execution_options(synchronize_session=False)
     )
+    if rank(signal.status) >= FINAL:  # it was not closed: a closed dispute never moves
+        record.dispute_changed(session, stored.id, order_id, EventType.DISPUTE_CLOSED)
     log.warning(
         "dispute.updated",
         order_id=str(order_id),

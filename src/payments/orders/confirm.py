@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payments.merchant_events import record
 from payments.models import ConfirmedVia, Order, OrderStatus, RefundReason, ReviewReason
 from payments.orders import repository
 from payments.orders.states import UNPAID
@@ -94,6 +95,7 @@ async def confirm_payment(
         order_id = await repository.transition(session, where, status)
         if order_id is not None:
             log.info("order.updated", order_id=str(order_id), status=status, via=via)
+            record.order_changed(session, order_id, status)
             return Confirmation(order_id, status, Result(status.value))
     return await _not_applied(session, signal, via)
 
@@ -104,6 +106,7 @@ async def _fulfil(
     """Take the stock the paid order needs; if another order took the last unit, refund."""
     if await repository.take_stock(session, order_id):
         log.info("payment.confirmed", order_id=str(order_id), via=via)
+        record.order_changed(session, order_id, OrderStatus.PAID)
         return Confirmation(order_id, OrderStatus.PAID, Result.PAID)
     if signal.payment_id is None:  # a free order: nothing to give back
         status = OrderStatus.REFUNDED
@@ -111,6 +114,7 @@ async def _fulfil(
             session, Order.id == order_id, OrderStatus.REFUND_PENDING, cancel_reason="out_of_stock"
         )
         await repository.transition(session, Order.id == order_id, status)
+        record.order_changed(session, order_id, status)
     else:
         status = OrderStatus.REFUND_PENDING
         await repository.transition(

@@ -22,6 +22,10 @@ products in id order, the event id), so the two paths never deadlock each other:
 6. `settled`: or a payment its rules allow settled it before (verify came first):
    nothing changes.
 7. `recorded`: the event id, with what it did.
+8. `told`: the shop's `order.paid` (payments.merchant_events.record), with one delivery
+   per endpoint subscribed to it (`listening`), if the payment paid the order. Its `data`
+   cannot be rendered here: the event keeps the rows as they are after the change
+   (`snapshot`), and the sender renders them.
 
 Anything else (the stock ran out, a payment the rules refuse, an unknown
 checkout, another delivery of the same event holding the order) changes nothing
@@ -37,7 +41,8 @@ from dataclasses import dataclass
 import structlog
 
 from payments.db import Database
-from payments.models import ConfirmedVia, OrderStatus
+from payments.merchant_events.types import ALL, EventType
+from payments.models import ConfirmedVia, DeliveryStatus, OrderStatus
 from payments.orders.states import UNPAID
 from payments.providers.base import Outcome, PaymentSignal
 
@@ -55,6 +60,12 @@ _ORDER = """
       AND currency = $3::text
       AND (amount_total = $4::bigint OR (allow_promotion_codes AND amount_total >= $4::bigint))
 """
+
+# The rows of one of the order's tables, as the snapshot of an event keeps them.
+_ROWS = (
+    "(SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.{key}), '[]'::jsonb)"
+    " FROM {table} r WHERE r.order_id = p.id)"
+)
 
 # The f-strings below join constants of this module; every value is a bound parameter.
 _PAY = f"""
@@ -76,7 +87,7 @@ paid AS (
         paid_at = now(), updated_at = now(), cancel_reason = NULL
     WHERE id = (SELECT id FROM target) AND status IN ({_UNPAID})
       AND NOT EXISTS (SELECT FROM stock WHERE stock < quantity)
-    RETURNING id
+    RETURNING *
 ),
 taken AS (
     UPDATE products p SET stock = s.stock - s.quantity
@@ -86,13 +97,37 @@ taken AS (
 ),
 settled AS (
     SELECT id, status {_ORDER} AND status NOT IN ({_UNPAID}) AND NOT EXISTS (SELECT FROM seen)
+),
+listening AS (
+    SELECT id FROM webhook_endpoints
+    WHERE deleted_at IS NULL AND disabled_at IS NULL
+      AND (events ? '{EventType.ORDER_PAID.value}' OR events ? '{ALL}')
+      AND EXISTS (SELECT FROM paid)
+),
+told AS (
+    INSERT INTO merchant_events (id, type, order_id, snapshot)
+    SELECT 'evt_' || replace(gen_random_uuid()::text, '-', ''), '{EventType.ORDER_PAID.value}',
+           p.id,
+           jsonb_build_object(
+               'order', to_jsonb(p),
+               'items', {_ROWS.format(table="order_items", key="product_id")},
+               'refunds', {_ROWS.format(table="refunds", key="created_at, r.id")},
+               'disputes', {_ROWS.format(table="disputes", key="created_at, r.id")})
+    FROM paid p WHERE EXISTS (SELECT FROM listening)
+    RETURNING id
+),
+delivering AS (
+    INSERT INTO event_deliveries (id, event_id, endpoint_id, status)
+    SELECT gen_random_uuid(), told.id, listening.id, '{DeliveryStatus.PENDING.value}'
+    FROM told CROSS JOIN listening
 )"""  # noqa: S608
 
 _ANSWER = """
 SELECT (SELECT outcome FROM seen) AS seen,
        (SELECT id FROM paid) AS paid,
        (SELECT id FROM settled) AS settled,
-       (SELECT status FROM settled) AS settled_status
+       (SELECT status FROM settled) AS settled_status,
+       EXISTS (SELECT FROM told) AS told
 """
 
 WITH_EVENT = f"""
@@ -163,6 +198,8 @@ async def confirm_paid(
         values += (event.provider, event.event_id, event.endpoint, event.type, event.livemode)
     async with database.driver_connection() as connection:
         row = await connection.fetchrow(WITHOUT_EVENT if event is None else WITH_EVENT, *values)
+    if row["told"] and database.on_events_write:
+        database.on_events_write()
     if row["seen"] is not None:
         return AtOnce(duplicate=True)
     if row["paid"] is not None:

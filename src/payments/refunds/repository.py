@@ -58,16 +58,19 @@ async def lock_order_of_payment(
     ).scalar_one_or_none()
 
 
-async def add_refunded(session: AsyncSession, order_id: uuid.UUID, delta: int) -> None:
+async def add_refunded(
+    session: AsyncSession, order_id: uuid.UUID, delta: int
+) -> OrderStatus | None:
     """Count `delta` more (or, negative, less) as refunded, and move a kept payment's
     status with it: `paid`, `partially_refunded`, or `refunded` when all of it went back.
+    Returns the kept payment's status after it; None for any other order, or no change.
 
     Callers hold the order's lock and have checked that the result stays within
     `amount_paid`; the table's CHECK refuses anything else. The status of an order whose
     payment was not kept (`refund_pending`, or closed with a `cancel_reason`) stays.
     """
     if delta == 0:
-        return
+        return None
     refunded = Order.amount_refunded + delta
     derived = case(
         (refunded <= 0, literal(OrderStatus.PAID.value)),
@@ -75,7 +78,7 @@ async def add_refunded(session: AsyncSession, order_id: uuid.UUID, delta: int) -
         else_=literal(OrderStatus.REFUNDED.value),
     )
     kept = and_(Order.status.in_(KEPT), Order.cancel_reason.is_(None))
-    await session.execute(
+    changed = await session.execute(
         update(Order)
         .where(Order.id == order_id)
         .values(
@@ -83,8 +86,11 @@ async def add_refunded(session: AsyncSession, order_id: uuid.UUID, delta: int) -
             status=case((kept, derived), else_=Order.status),
             updated_at=func.now(),
         )
+        .returning(Order.status, Order.cancel_reason)
         .execution_options(synchronize_session=False)
     )
+    status, cancel_reason = changed.one()
+    return OrderStatus(status) if status in KEPT and cancel_reason is None else None
 
 
 async def reopen_owed(session: AsyncSession, order_id: uuid.UUID) -> bool:

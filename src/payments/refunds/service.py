@@ -28,6 +28,8 @@ from payments.errors import (
     RefundExceedsRemaining,
     RefundsInFlight,
 )
+from payments.merchant_events import record
+from payments.merchant_events.types import EventType
 from payments.models import (
     Order,
     OrderStatus,
@@ -111,7 +113,7 @@ async def create_refund(
         )
         if refund is None:  # the key was taken meanwhile, by a request on another order
             raise IdempotencyKeyInUse("a request with this Idempotency-Key is being processed")
-        await repository.add_refunded(session, order.id, amount)
+        await _add_refunded(session, order.id, amount)
         took_stock = OrderStatus(order.status) in KEPT and order.cancel_reason is None
         if asked.restock and took_stock and await repository.restock(session, order.id):
             log.info("order.restocked", order_id=str(order.id), refund_id=str(refund.id))
@@ -187,7 +189,7 @@ async def queue_whole_refund(
     )
     order = await orders.get_order(session, order_id)
     if order is not None and order.currency == currency:
-        await repository.add_refunded(session, order_id, amount)
+        await _add_refunded(session, order_id, amount)
     await enqueue(session, REFUND, order_id, {"refund_id": str(refund_id)}, f"refund:{refund_id}")
 
 
@@ -234,7 +236,8 @@ async def apply(
             log.error("refund.other_order", order_id=str(order.id), refund=signal.refund_id)
             return Applied.ALREADY_PROCESSED
         await _make_room(session, order, counted, keep=inserted.id)
-        await repository.add_refunded(session, order.id, counted)
+        await _add_refunded(session, order.id, counted)
+        _refund_event(session, inserted, status)
         log.info(
             "refund.seen",
             order_id=str(order.id),
@@ -269,7 +272,9 @@ async def apply(
         failure_reason=signal.failure_reason or row.failure_reason,
         submitted_at=func.coalesce(Refund.submitted_at, func.now()),
     )
-    await repository.add_refunded(session, order.id, delta)
+    await _add_refunded(session, order.id, delta)
+    if status != current:
+        _refund_event(session, row, status)
     if status != current and status not in COUNTED:  # it gave nothing back, after all
         await _failed(session, order, row, signal.failure_reason or status.value)
         if row.reason in WHOLE_REMAINDER:
@@ -286,9 +291,10 @@ async def fail(session: AsyncSession, order: Order, refund: Refund, failure_reas
     )
     if moved is None:
         return
-    await repository.add_refunded(
+    await _add_refunded(
         session, order.id, -_counted(order, moved.amount, moved.currency, RefundStatus.PENDING)
     )
+    _refund_event(session, moved, RefundStatus.FAILED)
     await _failed(session, order, moved, failure_reason)
 
 
@@ -302,12 +308,12 @@ async def cancel_owed(
         session, refund.id, RefundStatus.CANCELED, failure_reason=why
     )
     if moved is not None:
-        await repository.add_refunded(
+        await _add_refunded(
             session,
             order.id,
             -_counted(order, moved.amount, moved.currency, RefundStatus.PENDING),
         )
-    await orders.transition(session, Order.id == order.id, OrderStatus.REFUNDED)
+    await _refunded(session, order.id)
 
 
 async def _failed(
@@ -343,7 +349,13 @@ async def _settle_owed(
             for refund in await repository.open_refunds(session, order.id)
         ):
             return  # ours still gives back the rest: settled when it goes out
-    await orders.transition(session, Order.id == order.id, OrderStatus.REFUNDED)
+    await _refunded(session, order.id)
+
+
+async def _refunded(session: AsyncSession, order_id: uuid.UUID) -> None:
+    """An order owing its payment back has given all of it back (or found nothing to)."""
+    if await orders.transition(session, Order.id == order_id, OrderStatus.REFUNDED):
+        record.order_changed(session, order_id, OrderStatus.REFUNDED)
 
 
 async def _owed_again(session: AsyncSession, order: Order) -> None:
@@ -354,6 +366,27 @@ async def _owed_again(session: AsyncSession, order: Order) -> None:
     such an order once nothing is pending."""
     if await repository.reopen_owed(session, order.id):
         log.warning("order.owes_refund_again", order_id=str(order.id))
+
+
+async def _add_refunded(session: AsyncSession, order_id: uuid.UUID, delta: int) -> None:
+    """Count a refund in the order's refunded amount (`repository.add_refunded`); when more of
+    a kept payment goes back, the shop is told the order's new status."""
+    status = await repository.add_refunded(session, order_id, delta)
+    if delta > 0 and status is not None:
+        record.order_changed(session, order_id, status)
+
+
+def _refund_event(session: AsyncSession, refund: Refund, status: RefundStatus) -> None:
+    """Tell the shop a refund gave the money back, or failed to."""
+    event = _REFUND_EVENT.get(status)
+    if event is not None:
+        record.refund_changed(session, refund.id, refund.order_id, event)
+
+
+_REFUND_EVENT = {
+    RefundStatus.SUCCEEDED: EventType.REFUND_SUCCEEDED,
+    RefundStatus.FAILED: EventType.REFUND_FAILED,
+}
 
 
 def _counted(order: Order, amount: int, currency: str, status: RefundStatus) -> int:
@@ -399,7 +432,7 @@ async def _make_room(
             )
         else:
             continue
-        await repository.add_refunded(session, order.id, -cut)
+        await _add_refunded(session, order.id, -cut)
         over -= cut
     if over > 0:
         raise RefundsInFlight()

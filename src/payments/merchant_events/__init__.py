@@ -1,0 +1,1 @@
+"""Signed events to the shop's own endpoints (Standard Webhooks), one per committed change."""
