@@ -83,6 +83,14 @@ class Settings(DatabaseSettings):
     # A reconciliation pass inside the service every so often (payments.reconcile.loop);
     # 0 turns it off.
     reconcile_interval_seconds: Annotated[float, Field(ge=0)] = 600.0
+    # Signed events to the shop's endpoints (payments.merchant_events). Endpoints must be
+    # https to public addresses unless private ones (and http to them) are allowed.
+    merchant_webhooks_enabled: bool = True  # this process sends them (off: another does)
+    merchant_webhooks_allow_private: bool = False
+    merchant_webhooks_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+    merchant_webhooks_concurrency: Annotated[int, Field(ge=1, le=256)] = 16  # in all
+    merchant_webhooks_per_endpoint: Annotated[int, Field(ge=1, le=64)] = 4  # to one endpoint
+    merchant_webhooks_poll_seconds: Annotated[float, Field(gt=0)] = 5.0
     db_pool_size: Annotated[int, Field(ge=1)] = 20
     db_command_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
@@ -122,6 +130,8 @@ class Settings(DatabaseSettings):
                 "stripe_webhook_secret": f"whsec_{secrets.token_hex(24)}",
                 "stripe_connect_webhook_secret": f"whsec_{secrets.token_hex(24)}",
                 "admin_api_key": SANDBOX_ADMIN_KEY,
+                # The demo shop's receiver is the sandbox itself, on this machine.
+                "merchant_webhooks_allow_private": "true",
             }
             data.update({k: v for k, v in defaults.items() if not _plain(data.get(k))})
         return data
