@@ -23,6 +23,7 @@ from payments.docs import router as docs_router
 from payments.errors import DatabaseUnavailable, install_error_handlers
 from payments.head import HeadAsGetMiddleware
 from payments.logging import RequestIdMiddleware, configure_logging
+from payments.merchant_events.routes import router as webhook_endpoints_router
 from payments.migrate import check_schema, script_directory, upgrade
 from payments.orders.routes import admin as orders_admin_router
 from payments.orders.routes import public as orders_router
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         orders_admin_router,
         refunds_router,
         disputes_router,
+        webhook_endpoints_router,
         health.router,
     ):
         app.include_router(router)

@@ -157,6 +157,14 @@ class AmountTooLarge(InvalidRequest):
     description = "the total is above what Stripe takes (99,999,999 minor units)"
 
 
+class InvalidEndpointUrl(InvalidRequest):
+    code = "invalid_endpoint_url"
+    description = (
+        "an endpoint URL must be https to a public address (http, and private or loopback "
+        "addresses, only with MERCHANT_WEBHOOKS_ALLOW_PRIVATE=true), without credentials"
+    )
+
+
 class CheckoutRefused(PaymentsError):
     """The payment provider refused this order for good; the order is failed.
 

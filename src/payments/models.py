@@ -392,6 +392,10 @@ class WebhookEndpoint(Base):
         DateTime(timezone=True), server_default=func.current_timestamp(), onupdate=func.now()
     )
 
+    @property
+    def enabled(self) -> bool:
+        return self.disabled_at is None
+
 
 class MerchantEvent(Base):
     """One change the shop is told about, written in the transaction that made the change.

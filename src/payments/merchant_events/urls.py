@@ -1,0 +1,70 @@
+"""Which URLs the service may post the shop's events to (no SSRF through the service).
+
+Checked when an endpoint is saved, on what the URL itself says; the address a host name
+resolves to is checked again when each connection is made (payments.merchant_events
+.transport), so a name that later resolves elsewhere gains nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from payments.errors import InvalidEndpointUrl
+
+MAX_LENGTH = 2048
+_LOCAL_NAMES = ("localhost", ".localhost", ".local", ".internal")
+
+
+def check_url(url: str, *, allow_private: bool) -> str:
+    """The URL as given, if events may be sent to it; InvalidEndpointUrl says why not.
+
+    https to a public address; with `allow_private` (the sandbox, tests, a shop on the
+    same private network) also private and loopback addresses, over http or https.
+    Link-local addresses (cloud metadata services live there) are never allowed.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is not a number or out of range
+    except ValueError as exc:
+        raise InvalidEndpointUrl(f"not a URL: {exc}") from None
+    host = parts.hostname
+    if parts.scheme not in ("https", "http") or not host:
+        raise InvalidEndpointUrl("the URL must start with https:// and name a host")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidEndpointUrl("the URL must not carry credentials; the signature is the proof")
+    if parts.fragment:
+        raise InvalidEndpointUrl("the URL must not have a #fragment")
+    if port == 0:
+        raise InvalidEndpointUrl("port 0 cannot be reached")
+    private = _private(host)
+    if private and not allow_private:
+        raise InvalidEndpointUrl(
+            f"{host} is a private, loopback or local address; set "
+            "MERCHANT_WEBHOOKS_ALLOW_PRIVATE=true to send events to one"
+        )
+    if parts.scheme == "http" and not (private and allow_private):
+        raise InvalidEndpointUrl(
+            "the URL must be https (http only to a private or loopback address, with "
+            "MERCHANT_WEBHOOKS_ALLOW_PRIVATE=true)"
+        )
+    return url
+
+
+def _private(host: str) -> bool:
+    """Whether the host is not a public address: refused unless private ones are allowed.
+    Link-local, multicast, unspecified and reserved addresses are refused here outright."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        name = host.lower().rstrip(".")
+        return name in _LOCAL_NAMES or name.endswith(_LOCAL_NAMES) or "." not in name
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_link_local or address.is_multicast or address.is_unspecified:
+        raise InvalidEndpointUrl(f"{host} is not an address events can be sent to")
+    if address.is_loopback:
+        return True
+    if address.is_reserved:
+        raise InvalidEndpointUrl(f"{host} is a reserved address")
+    return not address.is_global
