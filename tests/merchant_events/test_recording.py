@@ -141,11 +141,14 @@ async def test_no_event_for_a_change_that_rolled_back(shop: Shop, db, app) -> No
     signal = PaymentSignal(
         checkout["session_id"], None, Outcome.PAID, 2500, "usd", session["payment_intent"]
     )
-    with pytest.raises(_Undone):
+    async def pay_then_fail() -> None:
         async with app.state.database.transaction() as tx:
             done = await confirm_payment(tx, signal, via=ConfirmedVia.VERIFY)
             assert done.result is Result.PAID
             raise _Undone
+
+    with pytest.raises(_Undone):
+        await pay_then_fail()
 
     assert await told(db) == []
     assert (await shop.order(checkout["order_id"]))["status"] == "pending"
