@@ -30,7 +30,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -45,6 +48,33 @@ JsonDoc = JSON().with_variant(JSONB(), "postgresql")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class touched(FunctionElement[datetime]):
+    """The `updated_at` of a row being changed: now, and always after its previous value.
+
+    The shop orders the events it receives by `updated_at` (payments.merchant_events), so
+    it must grow with every change of a row. now() alone is when the transaction began: one
+    that began earlier but waited for the row's lock would write an older time than the
+    change it waited for. On SQLite (the sandbox, one writer) it is the clock, to the second.
+    """
+
+    type = DateTime(timezone=True)
+    inherit_cache = True
+
+
+@compiles(touched, "postgresql")
+def _touched_postgres(element: touched, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"greatest(now(), {compiler.process(element.clauses, **kw)} + interval '1 microsecond')"
+
+
+@compiles(touched)
+def _touched(element: touched, compiler: SQLCompiler, **kw: Any) -> str:
+    return "CURRENT_TIMESTAMP"
+
+
+# For changes that do not set `updated_at` themselves.
+_TOUCHED = touched(text("updated_at"))
 
 
 def _in(column: str, values: type[StrEnum]) -> str:
@@ -203,7 +233,7 @@ class Order(Base):
         DateTime(timezone=True), server_default=func.current_timestamp()
     )
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.current_timestamp(), onupdate=func.now()
+        DateTime(timezone=True), server_default=func.current_timestamp(), onupdate=_TOUCHED
     )
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -261,7 +291,7 @@ class Refund(Base):
         DateTime(timezone=True), server_default=func.current_timestamp()
     )
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.current_timestamp(), onupdate=func.now()
+        DateTime(timezone=True), server_default=func.current_timestamp(), onupdate=_TOUCHED
     )
 
 
@@ -287,7 +317,7 @@ class Dispute(Base):
         DateTime(timezone=True), server_default=func.current_timestamp()
     )
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.current_timestamp(), onupdate=func.now()
+        DateTime(timezone=True), server_default=func.current_timestamp(), onupdate=_TOUCHED
     )
 
 

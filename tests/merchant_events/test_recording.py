@@ -141,6 +141,7 @@ async def test_no_event_for_a_change_that_rolled_back(shop: Shop, db, app) -> No
     signal = PaymentSignal(
         checkout["session_id"], None, Outcome.PAID, 2500, "usd", session["payment_intent"]
     )
+
     async def pay_then_fail() -> None:
         async with app.state.database.transaction() as tx:
             done = await confirm_payment(tx, signal, via=ConfirmedVia.VERIFY)

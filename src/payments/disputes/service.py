@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db import insert_for
 from payments.disputes.states import FINAL, NEEDS_RESPONSE, moves_forward, rank
 from payments.merchant_events import record
 from payments.merchant_events.types import EventType
-from payments.models import Dispute, Order
+from payments.models import Dispute, Order, touched
 from payments.providers.base import DisputeSignal
 
 log = structlog.get_logger(__name__)
@@ -86,7 +86,7 @@ async def apply(session: AsyncSession, signal: DisputeSignal) -> Applied:
     await session.execute(
         update(Dispute)
         .where(Dispute.id == stored.id)
-        .values(updated_at=func.now(), **values)
+        .values(updated_at=touched(Dispute.updated_at), **values)
         .execution_options(synchronize_session=False)
     )
     if rank(signal.status) >= FINAL:  # it was not closed: a closed dispute never moves

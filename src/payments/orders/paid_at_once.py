@@ -82,9 +82,11 @@ stock AS MATERIALIZED (
 ),
 paid AS (
     UPDATE orders
+    -- updated_at as models.touched writes it: always after the row's previous change.
     SET status = '{OrderStatus.PAID.value}', amount_paid = $4::bigint,
         provider_payment_id = $5::text, confirmed_via = $6::text,
-        paid_at = now(), updated_at = now(), cancel_reason = NULL
+        paid_at = now(), updated_at = greatest(now(), updated_at + interval '1 microsecond'),
+        cancel_reason = NULL
     WHERE id = (SELECT id FROM target) AND status IN ({_UNPAID})
       AND NOT EXISTS (SELECT FROM stock WHERE stock < quantity)
     RETURNING *

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, func, not_, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, false, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from payments.db import insert_for
-from payments.models import Order, OrderItem, OrderStatus, Product, ReviewReason
+from payments.models import Order, OrderItem, OrderStatus, Product, ReviewReason, touched
 from payments.orders.states import ALLOWED_FROM
 
 
@@ -35,7 +35,7 @@ async def transition(
     stmt = (
         update(Order)
         .where(where, Order.status.in_(ALLOWED_FROM[to]))
-        .values(status=to, updated_at=func.now(), **values)
+        .values(status=to, updated_at=touched(Order.updated_at), **values)
         .returning(Order.id)
         .execution_options(synchronize_session=False)
     )
@@ -88,7 +88,7 @@ async def flag_for_review(session: AsyncSession, order_id: uuid.UUID, reason: Re
     stmt = (
         update(Order)
         .where(Order.id == order_id, Order.review_reason.is_(None))
-        .values(review_reason=reason, updated_at=func.now())
+        .values(review_reason=reason, updated_at=touched(Order.updated_at))
         .returning(Order.id)
         .execution_options(synchronize_session=False)
     )

@@ -25,6 +25,7 @@ from payments.models import (
     Product,
     Refund,
     RefundStatus,
+    touched,
 )
 from payments.refunds.states import ALLOWED_FROM, COUNTED, KEPT
 
@@ -84,7 +85,7 @@ async def add_refunded(
         .values(
             amount_refunded=refunded,
             status=case((kept, derived), else_=Order.status),
-            updated_at=func.now(),
+            updated_at=touched(Order.updated_at),
         )
         .returning(Order.status, Order.cancel_reason)
         .execution_options(synchronize_session=False)
@@ -104,7 +105,7 @@ async def reopen_owed(session: AsyncSession, order_id: uuid.UUID) -> bool:
             Order.status == OrderStatus.REFUNDED,
             Order.cancel_reason.is_not(None),
         )
-        .values(status=OrderStatus.REFUND_PENDING, updated_at=func.now())
+        .values(status=OrderStatus.REFUND_PENDING, updated_at=touched(Order.updated_at))
         .returning(Order.id)
         .execution_options(synchronize_session=False)
     )
@@ -127,7 +128,7 @@ async def move_refund(
     stmt = (
         update(Refund)
         .where(Refund.id == refund_id, Refund.status.in_(ALLOWED_FROM[to]))
-        .values(status=to, updated_at=func.now(), **values)
+        .values(status=to, updated_at=touched(Refund.updated_at), **values)
         .returning(Refund)
         .execution_options(synchronize_session=False)
     )
@@ -138,7 +139,7 @@ async def update_refund(session: AsyncSession, refund_id: uuid.UUID, **values: A
     stmt = (
         update(Refund)
         .where(Refund.id == refund_id)
-        .values(updated_at=func.now(), **values)
+        .values(updated_at=touched(Refund.updated_at), **values)
         .returning(Refund)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
@@ -235,7 +236,7 @@ async def restock(session: AsyncSession, order_id: uuid.UUID) -> bool:
     marked = await session.execute(
         update(Order)
         .where(Order.id == order_id, Order.restocked_at.is_(None))
-        .values(restocked_at=func.now(), updated_at=func.now())
+        .values(restocked_at=func.now(), updated_at=touched(Order.updated_at))
         .returning(Order.id)
         .execution_options(synchronize_session=False)
     )
