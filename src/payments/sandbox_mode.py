@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, update
+from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
 from payments.config import Settings
 from payments.db import Database
+from payments.merchant_events import record
 from payments.models import Order, OrderStatus
 from payments.sandbox.chaos import Chaos
 from payments.sandbox.stripe_server import FakeStripe, serve_in_thread
@@ -115,20 +117,27 @@ async def close_orphaned_checkouts(database: Database) -> ClosedOrphans:
     """The sandbox keeps its sessions and payments in memory: after a restart, open
     orders point at sessions that no longer exist. A pending one can never be paid,
     so it expires; a processing one's bank debit will never settle, so it fails.
-    Both with `cancel_reason` sandbox_restarted; both moves are in `orders/states.py`."""
-    now = func.now()
+    Both with `cancel_reason` sandbox_restarted; both moves are in `orders/states.py`,
+    and the shop is told of each (`order.expired`, `order.failed`)."""
+    closed: dict[OrderStatus, list[uuid.UUID]] = {}
     async with database.transaction() as session:
-        expired = await session.execute(
-            update(Order)
-            .where(Order.status == OrderStatus.PENDING, Order.provider_session_id.is_not(None))
-            .values(status=OrderStatus.EXPIRED, cancel_reason=SANDBOX_RESTARTED, updated_at=now)
-        )
-        failed = await session.execute(
-            update(Order)
-            .where(Order.status == OrderStatus.PROCESSING, Order.provider_session_id.is_not(None))
-            .values(status=OrderStatus.FAILED, cancel_reason=SANDBOX_RESTARTED, updated_at=now)
-        )
+        for before, after in _CLOSE_ORPHANS:
+            rows = await session.execute(
+                update(Order)
+                .where(Order.status == before, Order.provider_session_id.is_not(None))
+                .values(status=after, cancel_reason=SANDBOX_RESTARTED)
+                .returning(Order.id)
+                .execution_options(synchronize_session=False)
+            )
+            closed[after] = list(rows.scalars())
+            for order_id in closed[after]:
+                record.order_changed(session, order_id, after)
     return ClosedOrphans(
-        expired=int(expired.rowcount or 0),  # type: ignore[attr-defined]
-        failed=int(failed.rowcount or 0),  # type: ignore[attr-defined]
+        expired=len(closed[OrderStatus.EXPIRED]), failed=len(closed[OrderStatus.FAILED])
     )
+
+
+_CLOSE_ORPHANS = (
+    (OrderStatus.PENDING, OrderStatus.EXPIRED),
+    (OrderStatus.PROCESSING, OrderStatus.FAILED),
+)
