@@ -63,6 +63,8 @@ async def test_private_or_plain_http_url_is_refused_without_the_setting(
         "ftp://shop.example.com/hooks",
         "https:///hooks",
         "https://shop.example.com:99999/",
+        "https://shop.example.com/a b",
+        "https://shöp.example.com/",
     ],
 )
 async def test_url_that_can_never_be_sent_to_is_refused(client, admin_headers, url) -> None:
@@ -70,6 +72,12 @@ async def test_url_that_can_never_be_sent_to_is_refused(client, admin_headers, u
     refused = await _create(client, admin_headers, url=url)
     assert refused.status_code == 422, refused.text
     assert refused.json()["error"]["code"] == "invalid_endpoint_url"
+
+
+async def test_url_with_control_characters_is_refused(client, admin_headers) -> None:
+    refused = await _create(client, admin_headers, url="https://shop.example.com/\u0000")
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "invalid_request"
 
 
 @pytest.mark.parametrize(

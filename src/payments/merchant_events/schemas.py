@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from payments.inputs import PLAIN_TEXT
+from payments.inputs import PLAIN_TEXT, VISIBLE_TEXT
 from payments.merchant_events.types import EventType
 from payments.merchant_events.urls import MAX_LENGTH
 from payments.timestamps import Timestamp
@@ -29,6 +29,7 @@ def _each_once(events: list[str]) -> list[str]:
 Url = Annotated[
     str,
     Field(min_length=1, max_length=MAX_LENGTH, examples=["https://shop.example.com/webhooks"]),
+    VISIBLE_TEXT,
 ]
 Events = Annotated[
     list[EventType | Literal["*"]],

@@ -23,6 +23,8 @@ def check_url(url: str, *, allow_private: bool) -> str:
     same private network) also private and loopback addresses, over http or https.
     Link-local addresses (cloud metadata services live there) are never allowed.
     """
+    if any(character.isspace() for character in url) or not url.isascii():
+        raise InvalidEndpointUrl("the URL must be ASCII without spaces (percent-encode the rest)")
     try:
         parts = urlsplit(url)
         port = parts.port  # raises on a port that is not a number or out of range
