@@ -456,11 +456,13 @@ class EventDelivery(Base):
     __table_args__ = (
         CheckConstraint(_in("status", DeliveryStatus), name="status"),
         Index("uq_event_deliveries_event_endpoint", "event_id", "endpoint_id", unique=True),
+        # Only pending and failed deliveries have a next attempt; a predicate without
+        # parameters, so that the claim's `next_attempt_at <= now()` proves it.
         Index(
             "ix_event_deliveries_due",
             "next_attempt_at",
-            postgresql_where=text("status IN ('pending', 'failed')"),
-            sqlite_where=text("status IN ('pending', 'failed')"),
+            postgresql_where=text("next_attempt_at IS NOT NULL"),
+            sqlite_where=text("next_attempt_at IS NOT NULL"),
         ),
         Index("ix_event_deliveries_endpoint_id_created_at", "endpoint_id", "created_at"),
         Index("ix_event_deliveries_status_created_at", "status", "created_at"),
@@ -473,6 +475,7 @@ class EventDelivery(Base):
     # Attempts in the current round of the schedule (an admin's retry starts a new round).
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     claim: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # When it is due (or its claim's lease ends); null once it succeeded or died.
     next_attempt_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), server_default=func.current_timestamp()
     )

@@ -128,8 +128,8 @@ def upgrade() -> None:
             "ix_event_deliveries_due",
             ["next_attempt_at"],
             unique=False,
-            postgresql_where=sa.text("status IN ('pending', 'failed')"),
-            sqlite_where=sa.text("status IN ('pending', 'failed')"),
+            postgresql_where=sa.text("next_attempt_at IS NOT NULL"),
+            sqlite_where=sa.text("next_attempt_at IS NOT NULL"),
         )
         batch_op.create_index(
             "ix_event_deliveries_endpoint_id_created_at",
@@ -175,8 +175,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_event_deliveries_endpoint_id_created_at")
         batch_op.drop_index(
             "ix_event_deliveries_due",
-            postgresql_where=sa.text("status IN ('pending', 'failed')"),
-            sqlite_where=sa.text("status IN ('pending', 'failed')"),
+            postgresql_where=sa.text("next_attempt_at IS NOT NULL"),
+            sqlite_where=sa.text("next_attempt_at IS NOT NULL"),
         )
 
     op.drop_table("event_deliveries")
