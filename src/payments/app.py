@@ -18,6 +18,8 @@ from payments.catalog.routes import router as catalog_router
 from payments.checkout.routes import router as checkout_router
 from payments.config import SANDBOX_ADMIN_KEY, Settings, get_settings
 from payments.db import Database, create_engine
+from payments.demo_shop.registration import start_demo_shop
+from payments.demo_shop.routes import router as demo_shop_router
 from payments.disputes.routes import router as disputes_router
 from payments.docs import router as docs_router
 from payments.errors import DatabaseUnavailable, install_error_handlers
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refunds_router,
         disputes_router,
         webhook_endpoints_router,
+        demo_shop_router,
         health.router,
     ):
         app.include_router(router)
@@ -114,6 +117,9 @@ async def _start(app: FastAPI, config: Settings, resources: contextlib.AsyncExit
             log.warning("sandbox.orphans_closed", expired=closed.expired, failed=closed.failed)
     if config.seed_on_start:
         await seed_demo_catalog(database)
+    if config.sandbox:
+        # The demo shop registers its endpoint (with the demo catalog only); /sandbox/events.
+        app.state.demo_shop = await start_demo_shop(config, database)
     provider = StripeProvider(
         config.stripe_secret_key.get_secret_value(),
         api_base=api_base,

@@ -99,6 +99,22 @@ class SandboxService:
             response.raise_for_status()
             return dict(response.json())
 
+    async def demo_shop_secret(self) -> str:
+        """The demo shop's signing secret, as its owner gets one: by rotating it (admin API).
+        For tests that deliver to the shop themselves."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=10, headers=self.admin) as http:
+            listed = (await http.get("/admin/webhook-endpoints")).raise_for_status().json()
+            [shop] = [e for e in listed["data"] if e["description"] == "sandbox demo shop"]
+            rotated = await http.post(f"/admin/webhook-endpoints/{shop['id']}/rotate-secret")
+            secret: str = rotated.raise_for_status().json()["secret"]
+            return secret
+
+    async def deliver_to_demo_shop(self, body: str, headers: dict[str, str]) -> int:
+        """POST a delivery to the demo shop's receiver, as the service's sender does."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=10) as http:
+            response = await http.post("/sandbox/shop/webhooks", content=body, headers=headers)
+            return response.status_code
+
     async def buy(self, product: str) -> dict[str, Any]:
         """Another buyer pays for one unit by card and comes back: the order is paid."""
         checkout = await self.start_checkout(product)

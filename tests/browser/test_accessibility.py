@@ -2,7 +2,8 @@
 
 Each test walks the same pages (storefront, the cancel page with its cart, a paid
 order's success page, the same order partly refunded, an unknown order) and checks one
-property of all of them.
+property of all of them. The sandbox's /sandbox/events (for the developer, not the
+buyer: it may speak of webhooks) is held to the same accessibility and width.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from playwright.async_api import (
     expect,
 )
 
+from payments.merchant_events.signing import new_secret
 from tests.browser.conftest import (
     FINAL,
     SandboxService,
@@ -27,6 +29,7 @@ from tests.browser.conftest import (
     open_checkout,
     screenshot,
 )
+from tests.support.demo_shop import order_event, signed
 
 PHONE: ViewportSize = {"width": 320, "height": 640}
 
@@ -75,6 +78,25 @@ async def buyer_pages(
     yield page, "success-unknown"
 
 
+async def sandbox_events_pages(
+    context: BrowserContext, service: SandboxService
+) -> AsyncIterator[tuple[Page, str]]:
+    """/sandbox/events empty, then listing a verified and an unverified delivery (made here,
+    signed with the shop's secret and with another, so no sender is needed)."""
+    page = await context.new_page()
+    await page.goto(f"{service.url}/sandbox/events")
+    await page.wait_for_selector("#events-empty")
+    yield page, "events-empty"
+
+    secret = await service.demo_shop_secret()
+    good, forged = order_event(), order_event("order.refunded", status="refunded")
+    assert await service.deliver_to_demo_shop(good, signed(good, secret)) == 204
+    assert await service.deliver_to_demo_shop(forged, signed(forged, new_secret())) == 400
+    await page.reload()
+    await expect(page.locator("li.event")).to_have_count(2)
+    yield page, "events-listed"
+
+
 async def test_buyer_pages_pass_axe_wcag_aa(
     browser: Browser, sandbox_service: SandboxService
 ) -> None:
@@ -85,6 +107,29 @@ async def test_buyer_pages_pass_axe_wcag_aa(
 
     assert found == {name: [] for name in found}
     assert len(found) == 5
+
+
+async def test_sandbox_events_page_passes_axe_wcag_aa(
+    browser: Browser, sandbox_service: SandboxService
+) -> None:
+    """The events page, empty and listing events, has no WCAG 2.1 A/AA violation either."""
+    found = {}
+    async for page, name in sandbox_events_pages(await phone(browser), sandbox_service):
+        found[name] = await accessibility_violations(page)
+
+    assert found == {"events-empty": [], "events-listed": []}
+
+
+async def test_sandbox_events_page_fits_a_320px_screen(
+    browser: Browser, sandbox_service: SandboxService
+) -> None:
+    """Long event and order ids wrap: nothing scrolls sideways on a 320 px phone."""
+    widths = {}
+    async for page, name in sandbox_events_pages(await phone(browser), sandbox_service):
+        widths[name] = await page.evaluate("document.documentElement.scrollWidth")
+        await screenshot(page, f"phone-{name}")
+
+    assert widths == {"events-empty": PHONE["width"], "events-listed": PHONE["width"]}
 
 
 async def test_buyer_pages_fit_a_320px_screen(

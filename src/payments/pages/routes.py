@@ -3,8 +3,11 @@
 They are the reference client a real shop frontend copies: plain HTML, one
 small JS file (static/shop.js) that calls the public API, one stylesheet and an
 icon, all served from here (no third party, no build step). The server only fills
-in the sandbox banner, so it shows even without JavaScript; everything the URL
-carries (the session id) is read by the script, never echoed into the HTML.
+in the sandbox banner and links, so they show even without JavaScript; everything
+the URL carries (the session id) is read by the script, never echoed into the HTML.
+
+In sandbox mode one more page, `/sandbox/events`, shows what the demo shop's backend
+received (payments.demo_shop); it is rendered here from that list, escaped.
 """
 
 from __future__ import annotations
@@ -15,13 +18,20 @@ from importlib.resources import files
 
 from fastapi import APIRouter, Request, Response
 
-from payments.deps import SettingsDep
+from payments.deps import DemoShopDep, SettingsDep
 from payments.errors import NotFound, shown_path
+from payments.pages.sandbox_events import events_html
 
 router = APIRouter(include_in_schema=False)
 
 SANDBOX_BANNER_TEXT = "SANDBOX MODE — no real money moves; pay with 4242 4242 4242 4242"
 _BANNER_SLOT = "{{ sandbox_banner }}"
+_LINKS_SLOT = "{{ sandbox_links }}"
+_EVENTS_SLOT = "{{ events }}"
+SANDBOX_LINKS = (
+    '<footer class="sandbox-links"><p>Sandbox: '
+    '<a href="/sandbox/events">the events the shop received</a></p></footer>'
+)
 
 # Only our own files: no inline script or style, no third-party origin. The
 # script calls this service's API (connect-src); leaving for Stripe's hosted
@@ -58,7 +68,10 @@ class _Asset:
         self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
 
 
-_PAGES = {name: _template(name) for name in ("storefront.html", "success.html", "cancel.html")}
+_PAGES = {
+    name: _template(name)
+    for name in ("storefront.html", "success.html", "cancel.html", "sandbox_events.html")
+}
 _ASSETS = {
     "shop.js": _Asset("shop.js", "text/javascript; charset=utf-8"),
     "shop.css": _Asset("shop.css", "text/css; charset=utf-8"),
@@ -67,22 +80,29 @@ _ASSETS = {
 }
 
 
-def render_page(name: str, *, sandbox: bool) -> str:
-    """The page with the sandbox banner filled in (or removed); everything dynamic is escaped."""
+def render_page(name: str, *, sandbox: bool, events: str = "") -> str:
+    """The page with the sandbox banner and links filled in (or removed); everything
+    dynamic is escaped. `events` (already escaped HTML) goes in last, so that nothing
+    a request carried into it is taken for a slot."""
     banner = (
         f'<div id="sandbox-banner" role="status">{html.escape(SANDBOX_BANNER_TEXT)}</div>'
         if sandbox
         else ""
     )
-    return _PAGES[name].replace(_BANNER_SLOT, banner)
+    return (
+        _PAGES[name]
+        .replace(_BANNER_SLOT, banner)
+        .replace(_LINKS_SLOT, SANDBOX_LINKS if sandbox else "")
+        .replace(_EVENTS_SLOT, events)
+    )
 
 
 def _page(name: str, settings: SettingsDep) -> Response:
-    return Response(
-        render_page(name, sandbox=settings.sandbox),
-        media_type="text/html; charset=utf-8",
-        headers=_PAGE_HEADERS,
-    )
+    return _html(render_page(name, sandbox=settings.sandbox))
+
+
+def _html(text: str) -> Response:
+    return Response(text, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
 
 
 @router.get("/")
@@ -101,6 +121,12 @@ async def checkout_success(settings: SettingsDep) -> Response:
 async def checkout_cancel(settings: SettingsDep) -> Response:
     """Where Stripe sends a buyer who left its page without paying."""
     return _page("cancel.html", settings)
+
+
+@router.get("/sandbox/events")
+async def sandbox_events(shop: DemoShopDep) -> Response:
+    """Sandbox mode only: what the demo shop received, and whether each signature verified."""
+    return _html(render_page("sandbox_events.html", sandbox=True, events=events_html(shop)))
 
 
 @router.get("/static/{name}")
