@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from payments.head import allowed_methods
@@ -350,13 +351,23 @@ def _from_http_exception(request: Request, exc: HTTPException) -> PaymentsError:
     if exc.status_code == 404:
         return NotFound(f"no such route: {where}")
     if exc.status_code == 405:
-        allowed = allowed_methods((exc.headers or {}).get("Allow", ""))
+        allowed = allowed_methods(_methods_of_path(request, (exc.headers or {}).get("Allow", "")))
         headers = {**(exc.headers or {}), "Allow": allowed}
         return MethodNotAllowed(f"{where} is not allowed; use {allowed}", headers=headers)
     error = PaymentsError(str(exc.detail), headers=exc.headers)
     error.status_code = exc.status_code
     error.code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
     return error
+
+
+def _methods_of_path(request: Request, allow: str) -> str:
+    """Every method some route takes at this path: Starlette's 405 names only the first
+    route's (GET and POST at one path are two routes)."""
+    methods = [method.strip() for method in allow.split(",") if method.strip()]
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] is Match.PARTIAL:
+            methods += [m for m in getattr(route, "methods", None) or () if m not in methods]
+    return ", ".join(methods)
 
 
 # Everything in a URL path that is safe to show as it is; the rest is percent-encoded.
