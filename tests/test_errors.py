@@ -327,3 +327,11 @@ async def test_unknown_route_shows_its_path_percent_encoded_and_short(
 
     assert response.status_code == 404
     assert response.json()["error"]["message"] == f"no such route: GET {shown}"
+
+
+async def test_405_names_every_method_of_its_path(client) -> None:
+    """GET and POST at one path are two routes: the 405's Allow names both (and HEAD)."""
+    answer = await client.put("/admin/webhook-endpoints")
+    assert answer.status_code == 405
+    assert sorted(answer.headers["allow"].split(", ")) == ["GET", "HEAD", "POST"]
+    assert answer.json()["error"]["code"] == "method_not_allowed"

@@ -19,9 +19,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from payments.head import allowed_methods
@@ -364,9 +364,10 @@ def _methods_of_path(request: Request, allow: str) -> str:
     """Every method some route takes at this path: Starlette's 405 names only the first
     route's (GET and POST at one path are two routes)."""
     methods = [method.strip() for method in allow.split(",") if method.strip()]
-    for route in request.app.router.routes:
-        if route.matches(request.scope)[0] is Match.PARTIAL:
-            methods += [m for m in getattr(route, "methods", None) or () if m not in methods]
+    for route in iter_route_contexts(request.app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.scope["path"]):
+            methods += [m for m in sorted(route.methods or ()) if m not in methods]
     return ", ".join(methods)
 
 
