@@ -18,11 +18,9 @@ def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
-def _each_once(events: list[str]) -> list[str]:
+def _each_once(events: list[EventType]) -> list[EventType]:
     if len(set(events)) != len(events):
         raise ValueError("each event type may be listed once")
-    if "*" in events and len(events) > 1:
-        raise ValueError('"*" means every event type: list it alone')
     return events
 
 
@@ -32,9 +30,13 @@ Url = Annotated[
     VISIBLE_TEXT,
 ]
 Events = Annotated[
-    list[EventType | Literal["*"]],
-    Field(min_length=1, max_length=len(EventType), description='Event types, or `["*"]`: all'),
-    AfterValidator(_each_once),
+    Annotated[
+        list[EventType],
+        Field(min_length=1, max_length=len(EventType), json_schema_extra={"uniqueItems": True}),
+        AfterValidator(_each_once),
+    ]
+    | Annotated[list[Literal["*"]], Field(min_length=1, max_length=1)],
+    Field(description='Event types, each once; or `["*"]`: every type, those added later too'),
 ]
 Description = Annotated[str, Field(max_length=500), PLAIN_TEXT]
 
@@ -54,7 +56,7 @@ class EndpointPatch(BaseModel):
 
     # Left out: unchanged; null is refused.
     url: Url = Field(default=None, json_schema_extra=_no_default)  # type: ignore[assignment]
-    events: Events = Field(default=None, json_schema_extra=_no_default)  # type: ignore[arg-type]
+    events: Events = Field(default=None, json_schema_extra=_no_default)  # type: ignore[assignment]
     description: Description | None = None
     enabled: Annotated[bool, Field(strict=True)] = Field(
         default=None,  # type: ignore[assignment]
