@@ -313,7 +313,7 @@ def _failure(status_code: int | None) -> str | None:
     if 300 <= status_code < 400:
         return f"redirect not followed (HTTP {status_code})"
     if status_code == 410:
-        return f"HTTP 410 Gone: the endpoint is disabled ({_GONE})"
+        return "HTTP 410 Gone: the endpoint was disabled"
     return f"HTTP {status_code}"
 
 
