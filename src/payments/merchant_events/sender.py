@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 from pydantic import TypeAdapter
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.db import Database, database_time_after
@@ -51,6 +51,11 @@ from payments.timestamps import Timestamp
 log = structlog.get_logger(__name__)
 
 OPEN = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+# Written out, not bound: the planner uses the partial index of due deliveries
+# (ix_event_deliveries_due) only when the query repeats its predicate as literals.
+_IS_OPEN = text(
+    "event_deliveries.status IN ({})".format(", ".join(f"'{status.value}'" for status in OPEN))
+)
 _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
 
 
@@ -174,7 +179,7 @@ class EventSender:
             select(EventDelivery.id)
             .join(WebhookEndpoint, WebhookEndpoint.id == EventDelivery.endpoint_id)
             .where(
-                EventDelivery.status.in_(OPEN),
+                _IS_OPEN,
                 EventDelivery.next_attempt_at <= func.now(),
                 WebhookEndpoint.deleted_at.is_(None),
                 WebhookEndpoint.disabled_at.is_(None),
