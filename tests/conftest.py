@@ -84,6 +84,8 @@ def make_settings(database_url: str, stripe_url: str, **overrides: Any) -> Setti
         "admin_api_key": ADMIN_KEY,
         # Tests deliver the outbox explicitly (`outbox.drain()`), so nothing races them.
         "outbox_enabled": False,
+        # The same for the shop's events (`event_sender.drain()`).
+        "merchant_webhooks_enabled": False,
         "log_format": "console",
         "db_pool_size": 20,
     }

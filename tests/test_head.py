@@ -7,16 +7,19 @@ bytes the app itself sends, through the ASGI interface (uvicorn drops them anywa
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from payments.app import create_app
+from payments.merchant_events import signing
 from payments.sandbox.server import serve_in_thread
 from payments.sandbox.stripe_server import FakeStripe
 from tests.conftest import ADMIN_KEY, Shop, make_settings, truncate_all
@@ -38,7 +41,38 @@ def live_url(database_url: str, stripe_url: str, fake_stripe: FakeStripe) -> Ite
 SANDBOX_ONLY = {"/sandbox/events"}
 
 
-def get_paths(http: httpx.Client) -> list[str]:
+async def a_delivery(database_url: str, order_id: str) -> str:
+    """An event of the order on its way to an endpoint (written as the service would)."""
+    conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        endpoint_id, delivery_id = uuid.uuid4(), uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO webhook_endpoints (id, url, events, secret) VALUES ($1, $2, $3, $4)",
+            endpoint_id,
+            "https://shop.example.com/hooks",
+            json.dumps(["*"]),
+            signing.new_secret(),
+        )
+        await conn.execute(
+            "INSERT INTO merchant_events (id, type, order_id, data) VALUES ($1, $2, $3, $4)",
+            "evt_head",
+            "order.expired",
+            uuid.UUID(order_id),
+            "{}",
+        )
+        await conn.execute(
+            "INSERT INTO event_deliveries (id, event_id, endpoint_id, status)"
+            " VALUES ($1, $2, $3, 'dead')",
+            delivery_id,
+            "evt_head",
+            endpoint_id,
+        )
+    finally:
+        await conn.close()
+    return str(delivery_id)
+
+
+def get_paths(http: httpx.Client, database_url: str) -> list[str]:
     """Every GET route of the app, its parameters filled with ids that exist."""
     product = http.post(
         "/admin/products",
@@ -54,7 +88,7 @@ def get_paths(http: httpx.Client) -> list[str]:
         "product_id": product["id"],
         "order_id": checkout["order_id"],
         "endpoint_id": endpoint["id"],
-        "delivery_id": str(uuid.uuid4()),  # none exists: GET and HEAD both answer 404
+        "delivery_id": asyncio.run(a_delivery(database_url, checkout["order_id"])),
     }
     files = {"/docs/assets/{name}": "swagger-ui.css", "/static/{name}": "shop.css"}
     paths = []
@@ -74,10 +108,10 @@ def answer(response: httpx.Response) -> tuple[int, list[str | None]]:
     return response.status_code, [response.headers.get(name) for name in SAME_HEADERS]
 
 
-def test_head_answers_every_get_route_like_get(live_url: str) -> None:
+def test_head_answers_every_get_route_like_get(live_url: str, database_url: str) -> None:
     """Probes, pages, docs and API reads: HEAD has GET's status and headers, and no body."""
     with httpx.Client(base_url=live_url, headers=ADMIN, timeout=10) as http:
-        paths = get_paths(http)
+        paths = get_paths(http, database_url)
         differ = []
         for path in paths:
             get, head = http.get(path), http.head(path)

@@ -25,7 +25,9 @@ from payments.docs import router as docs_router
 from payments.errors import DatabaseUnavailable, install_error_handlers
 from payments.head import HeadAsGetMiddleware
 from payments.logging import RequestIdMiddleware, configure_logging
+from payments.merchant_events.delivery_routes import router as webhook_deliveries_router
 from payments.merchant_events.routes import router as webhook_endpoints_router
+from payments.merchant_events.sender import EventSender
 from payments.migrate import check_schema, script_directory, upgrade
 from payments.orders.routes import admin as orders_admin_router
 from payments.orders.routes import public as orders_router
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refunds_router,
         disputes_router,
         webhook_endpoints_router,
+        webhook_deliveries_router,
         demo_shop_router,
         health.router,
     ):
@@ -138,12 +141,26 @@ async def _start(app: FastAPI, config: Settings, resources: contextlib.AsyncExit
         ),
     )
     database.on_outbox_write = outbox.wake
+    event_sender = EventSender(
+        database,
+        allow_private=config.merchant_webhooks_allow_private,
+        timeout_seconds=config.merchant_webhooks_timeout_seconds,
+        concurrency=config.merchant_webhooks_concurrency,
+        per_endpoint=config.merchant_webhooks_per_endpoint,
+        poll_seconds=config.merchant_webhooks_poll_seconds,
+    )
+    resources.push_async_callback(event_sender.aclose)
+    database.on_events_write = event_sender.wake
     app.state.settings = config
     app.state.database = database
     app.state.provider = provider
     app.state.outbox = outbox
+    app.state.event_sender = event_sender
     if config.outbox_enabled:
         resources.push_async_callback(_stop, asyncio.create_task(outbox.run()))
+    if config.merchant_webhooks_enabled:
+        # Stopped before `aclose` (the stack unwinds in reverse): no claim after the close.
+        resources.push_async_callback(_stop, asyncio.create_task(event_sender.run()))
     if config.reconcile_interval_seconds > 0:
         reconciler = ReconcileLoop(
             database,
@@ -160,6 +177,7 @@ async def _start(app: FastAPI, config: Settings, resources: contextlib.AsyncExit
         livemode=config.livemode,
         database="sqlite" if config.uses_sqlite else "postgresql",
         outbox=config.outbox_enabled,
+        merchant_webhooks=config.merchant_webhooks_enabled,
         reconcile_interval_seconds=config.reconcile_interval_seconds,
     )
 

@@ -110,6 +110,19 @@ class RefundExceedsRemaining(Conflict):
     description = "the amount is more than what remains refundable (paid minus refunded)"
 
 
+class DeliveryNotDead(Conflict):
+    code = "delivery_not_dead"
+    description = (
+        "only a dead delivery can be retried; a pending or failed one is still being "
+        "tried, and a succeeded one was delivered"
+    )
+
+
+class EndpointNotLive(Conflict):
+    code = "endpoint_not_live"
+    description = "the delivery's endpoint is deleted, or disabled (enable it first)"
+
+
 class PayloadTooLarge(PaymentsError):
     status_code = 413
     code = "payload_too_large"
