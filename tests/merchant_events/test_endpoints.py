@@ -11,6 +11,12 @@ import pytest
 RECEIVER = "https://shop.example.com/webhooks"
 
 
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """As deployed: MERCHANT_WEBHOOKS_ALLOW_PRIVATE is off unless an operator sets it."""
+    return {}
+
+
 async def _create(client: httpx.AsyncClient, admin: dict[str, str], **body: Any) -> httpx.Response:
     body.setdefault("url", RECEIVER)
     body.setdefault("events", ["*"])
