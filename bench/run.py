@@ -27,7 +27,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import checks, events, orders, servers
+from bench import checks, events, orders, servers, shop_receiver
 from bench.databases import BenchDatabase, Databases, migrated_template
 from bench.load import http_request, write_requests
 from bench.one_statement import Paid
@@ -188,6 +188,59 @@ def part_service(dbs: Databases, sizes: Sizes, workers: int) -> list[Row]:
         Row(key, f"{name}, first deliveries", first, True),
         Row(f"{key}dup", f"{name}, each event {DUPLICATES}x more", again, True),
     ]
+
+
+def part_events(dbs: Databases, sizes: Sizes) -> list[Row]:
+    """E: A1 with one shop endpoint taking every event: each payment also writes its
+    `order.paid` and delivery (in the same statement), and the sender posts them."""
+    with (
+        shop_receiver.running() as receiver,
+        prepared(dbs, "E", sizes.warmup, sizes.service_orders) as p,
+    ):
+        run_async(_register(p.db, receiver))
+        with servers.payments_serve(
+            p.db.url,
+            workers=1,
+            stripe_api_base=servers.unused_url(),
+            MERCHANT_WEBHOOKS_ALLOW_PRIVATE="true",
+        ) as port:
+            deliver(p.warm, port)
+            first = deliver(p.timed, port)
+            p.check("E first deliveries")
+            run_async(_all_written(p.db, len(p.warm) + len(p.timed)))
+            _wait_sent(receiver, len(p.warm) + len(p.timed))
+    return [Row("E", "E   A1 with a shop endpoint, first deliveries", first, True)]
+
+
+async def _register(db: BenchDatabase, receiver: shop_receiver.ShopReceiver) -> None:
+    conn = await db.connect()
+    try:
+        await shop_receiver.register(conn, receiver)
+    finally:
+        await conn.close()
+
+
+async def _all_written(db: BenchDatabase, paid: int) -> None:
+    """Every paid order told once: one `order.paid` each, nothing else."""
+    conn = await db.connect()
+    try:
+        told = await conn.fetchval(
+            "SELECT count(DISTINCT order_id) FROM merchant_events WHERE type = 'order.paid'"
+        )
+        written = await conn.fetchval("SELECT count(*) FROM merchant_events")
+    finally:
+        await conn.close()
+    if (told, written) != (paid, paid):
+        raise Failed(f"E: {written} events for {told} of {paid} paid orders")
+
+
+def _wait_sent(receiver: shop_receiver.ShopReceiver, paid: int) -> None:
+    """Each event posted to the shop (the sender may still be at it after the pass)."""
+    deadline = time.monotonic() + 120
+    while len(receiver.webhook_ids) < paid and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if len(receiver.webhook_ids) != paid:
+        raise Failed(f"E: {len(receiver.webhook_ids)} of {paid} events reached the shop")
 
 
 def part_db_limit(dbs: Databases, sizes: Sizes) -> list[Row]:
@@ -381,6 +434,7 @@ def parts(sizes: Sizes) -> list[tuple[str, Callable[[Databases], list[Row]]]]:
     return [
         ("A1  payments serve, 1 worker", lambda d: part_service(d, sizes, 1)),
         ("A2  payments serve, 2 workers", lambda d: part_service(d, sizes, 2)),
+        ("E   A1 with a shop endpoint", lambda d: part_events(d, sizes)),
         ("B   one statement", lambda d: part_db_limit(d, sizes)),
         ("C   FastAPI common", lambda d: part_app(d, sizes, "C")),
         ("D   plain ASGI", lambda d: part_app(d, sizes, "D")),
