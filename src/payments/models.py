@@ -56,7 +56,8 @@ class touched(FunctionElement[datetime]):
     The shop orders the events it receives by `updated_at` (payments.merchant_events), so
     it must grow with every change of a row. now() alone is when the transaction began: one
     that began earlier but waited for the row's lock would write an older time than the
-    change it waited for. On SQLite (the sandbox, one writer) it is the clock, to the second.
+    change it waited for. On SQLite (the sandbox, one writer) it is the clock, to the
+    millisecond, and never goes back.
     """
 
     type = DateTime(timezone=True)
@@ -70,7 +71,10 @@ def _touched_postgres(element: touched, compiler: SQLCompiler, **kw: Any) -> str
 
 @compiles(touched)
 def _touched(element: touched, compiler: SQLCompiler, **kw: Any) -> str:
-    return "CURRENT_TIMESTAMP"
+    # SQLite: its clock to the millisecond, in the format SQLAlchemy stores (microseconds),
+    # never before the previous value (one writer at a time: the sandbox).
+    now = "strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'"
+    return f"max({now}, coalesce({compiler.process(element.clauses, **kw)}, ''))"
 
 
 # For changes that do not set `updated_at` themselves.

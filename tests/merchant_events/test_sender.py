@@ -277,7 +277,7 @@ async def test_claim_whose_lease_ran_out_records_nothing(shop, db, receivers, se
 @pytest.mark.parametrize(
     ("url", "error"),
     [
-        ("https://localhost:{port}/hooks", "is not globally reachable"),
+        ("https://localhost:{port}/hooks", "could not connect"),
         ("http://127.0.0.1:{port}/hooks", "only https"),
     ],
     ids=["name-resolving-to-loopback", "http"],
@@ -286,7 +286,7 @@ async def test_without_allow_private_loopback_is_refused_at_connect(
     shop, db, receivers, senders, url, error
 ) -> None:
     """An endpoint saved before the rules changed (or behind a name that now resolves to
-    loopback) gets nothing: the attempt fails with the SSRF protection's reason."""
+    loopback) gets nothing: the attempt fails, saying no more than an unreachable one."""
     receiver = await receivers()
     endpoint = await add_endpoint(db, url.format(port=receiver.port))
     await shop.paid()
@@ -297,7 +297,6 @@ async def test_without_allow_private_loopback_is_refused_at_connect(
     delivery = await the_delivery_to(db, endpoint)
     assert delivery["status"] == "failed"
     assert delivery["last_status_code"] is None
-    assert delivery["last_error"].startswith("SSRF protection: ")
     assert error in delivery["last_error"]
 
 
@@ -311,7 +310,7 @@ async def test_link_local_is_refused_even_with_allow_private(shop, db, receivers
 
     delivery = await the_delivery_to(db, endpoint)
     assert delivery["status"] == "failed"
-    assert delivery["last_error"].startswith("SSRF protection: ")
+    assert delivery["last_error"].startswith("could not connect")
 
 
 @pytest.mark.parametrize("previous_valid", [True, False], ids=["overlap", "expired"])

@@ -82,7 +82,9 @@ async def retry_delivery(database: Database, delivery_id: uuid.UUID) -> tuple[Ev
                 .join(MerchantEvent, MerchantEvent.id == EventDelivery.event_id)
                 .join(WebhookEndpoint, WebhookEndpoint.id == EventDelivery.endpoint_id)
                 .where(EventDelivery.id == delivery_id)
-                .with_for_update(of=(EventDelivery, WebhookEndpoint))
+                # NO KEY UPDATE: payments writing deliveries (a key share of the endpoint
+                # row, for the foreign key) never wait for it.
+                .with_for_update(of=(EventDelivery, WebhookEndpoint), key_share=True)
                 .execution_options(populate_existing=True)
             )
         ).one_or_none()

@@ -132,12 +132,15 @@ async def rotate_secret(database: Database, endpoint_id: uuid.UUID) -> WebhookEn
 
 
 async def end_open_deliveries(session: AsyncSession, endpoint_id: uuid.UUID, why: str) -> None:
-    """The endpoint's deliveries still to be sent die (an admin may retry them later)."""
+    """The endpoint's deliveries still to be sent die (an admin may retry them later).
+    One being sent right now records its outcome; if it failed, the sender ends it at its
+    next claim."""
     await session.execute(
         update(EventDelivery)
         .where(
             EventDelivery.endpoint_id == endpoint_id,
             EventDelivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.FAILED)),
+            EventDelivery.claim.is_(None),
         )
         .values(
             status=DeliveryStatus.DEAD,
@@ -159,7 +162,9 @@ async def _live(
         .execution_options(populate_existing=True)
     )
     if lock:
-        stmt = stmt.with_for_update()
+        # NO KEY UPDATE: payments writing deliveries to it (a key share of this row, for the
+        # foreign key) never wait for an admin changing it.
+        stmt = stmt.with_for_update(key_share=True)
     endpoint = (await session.execute(stmt)).scalar_one_or_none()
     if endpoint is None:
         raise NotFound(f"no webhook endpoint {endpoint_id}")

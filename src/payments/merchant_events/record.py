@@ -3,9 +3,11 @@
 Services say what changed as they change it (`order_changed`, `refund_changed`,
 `dispute_changed`). The events are written once, just before the transaction commits
 (`Database.transaction` runs the step), each with its object as it is then: a change
-that rolls back writes nothing, and the same change said twice in one transaction is
-one event. Each event gets one delivery per endpoint subscribed to its type, in the
-same transaction; with no such endpoint nothing is written.
+that rolls back writes nothing, and an object changed several times in one transaction
+(a sync applying two refunds to one order) is told once, by the event of its last
+change: the states in between were never committed. Each event gets one delivery per
+endpoint subscribed to its type, in the same transaction; with no such endpoint nothing
+is written.
 
 The one-statement payment path (orders.paid_at_once) writes its `order.paid` in SQL,
 with the same rules.
@@ -80,12 +82,14 @@ def dispute_changed(
 
 
 def _note(session: AsyncSession, change: _Change) -> None:
-    session.info.setdefault(_CHANGES, {})[change] = None  # a dict: ordered, each once
+    changes: dict[tuple[_Kind, uuid.UUID], _Change] = session.info.setdefault(_CHANGES, {})
+    changes.pop((change.kind, change.object_id), None)  # the last change, in its place
+    changes[(change.kind, change.object_id)] = change
     session.info.setdefault(BEFORE_COMMIT, {})[_CHANGES] = _write
 
 
 async def _write(session: AsyncSession) -> None:
-    changes = list(session.info.pop(_CHANGES, {}))
+    changes = list(session.info.pop(_CHANGES, {}).values())
     endpoints = await repository.live_endpoints(session)
     for change in changes:
         targets = [endpoint.id for endpoint in endpoints if wants(endpoint.events, change.type)]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from payments.inputs import PLAIN_TEXT, VISIBLE_TEXT
-from payments.merchant_events.types import EventType
+from payments.merchant_events.types import ALL, EventType
 from payments.merchant_events.urls import MAX_LENGTH
 from payments.timestamps import Timestamp
 
@@ -18,10 +18,21 @@ def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
-def _each_once(events: list[EventType]) -> list[EventType]:
+def _event_types(events: list[str]) -> list[str]:
+    """Known types, each once; or `["*"]` alone. Said in plain words when it is not."""
+    if ALL in events:
+        if len(events) > 1:
+            raise ValueError('"*" means every event type: list it alone')
+        return events
+    for event in events:
+        if event not in _KNOWN:
+            raise ValueError(f"{event!r} is not an event type; they are: {', '.join(_KNOWN)}")
     if len(set(events)) != len(events):
         raise ValueError("each event type may be listed once")
     return events
+
+
+_KNOWN = [event.value for event in EventType]
 
 
 Url = Annotated[
@@ -30,13 +41,25 @@ Url = Annotated[
     VISIBLE_TEXT,
 ]
 Events = Annotated[
-    Annotated[
-        list[EventType],
-        Field(min_length=1, max_length=len(EventType), json_schema_extra={"uniqueItems": True}),
-        AfterValidator(_each_once),
-    ]
-    | Annotated[list[Literal["*"]], Field(min_length=1, max_length=1)],
-    Field(description='Event types, each once; or `["*"]`: every type, those added later too'),
+    list[str],
+    Field(min_length=1, max_length=len(EventType)),
+    AfterValidator(_event_types),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "array",
+                    "items": {"type": "string", "enum": _KNOWN},
+                    "minItems": 1,
+                    "maxItems": len(_KNOWN),
+                    "uniqueItems": True,
+                },
+                {"type": "array", "items": {"const": ALL}, "minItems": 1, "maxItems": 1},
+            ],
+            "description": 'Event types, each once; or `["*"]`: every type, those added later too',
+            "examples": [["order.paid", "order.refunded"], ["*"]],
+        }
+    ),
 ]
 Description = Annotated[str, Field(max_length=500), PLAIN_TEXT]
 
@@ -56,7 +79,7 @@ class EndpointPatch(BaseModel):
 
     # Left out: unchanged; null is refused.
     url: Url = Field(default=None, json_schema_extra=_no_default)  # type: ignore[assignment]
-    events: Events = Field(default=None, json_schema_extra=_no_default)  # type: ignore[assignment]
+    events: Events = Field(default=None, json_schema_extra=_no_default)  # type: ignore[arg-type]
     description: Description | None = None
     enabled: Annotated[bool, Field(strict=True)] = Field(
         default=None,  # type: ignore[assignment]

@@ -39,6 +39,7 @@ from payments.db import Database, database_time_after
 from payments.errors import DatabaseUnavailable
 from payments.merchant_events import endpoints, render, schedule, signing
 from payments.merchant_events.transport import Answer, Transport
+from payments.merchant_events.types import wants
 from payments.models import (
     DeliveryAttempt,
     DeliveryStatus,
@@ -154,6 +155,8 @@ class EventSender:
                 claimed = await self._claim(full)
                 if claimed is None:
                     break
+                if isinstance(claimed, _Ended):
+                    continue
                 self._start(claimed)
                 started += 1
         return started
@@ -172,17 +175,18 @@ class EventSender:
 
         task.add_done_callback(done)
 
-    async def _claim(self, full: Sequence[uuid.UUID]) -> _Claimed | None:
+    async def _claim(self, full: Sequence[uuid.UUID]) -> _Claimed | _Ended | None:
         """Lease the next due delivery (to an endpoint not at its cap) to this sender, and
-        read what sending it needs; its event's `data` is rendered and stored if missing."""
+        read what sending it needs; its event's `data` is rendered and stored if missing.
+
+        A delivery its endpoint no longer takes (deleted or disabled, or no longer
+        subscribed to its type, while the delivery was being written) dies here: _ENDED.
+        """
         due = (
             select(EventDelivery.id)
-            .join(WebhookEndpoint, WebhookEndpoint.id == EventDelivery.endpoint_id)
             .where(
                 _IS_OPEN,
                 EventDelivery.next_attempt_at <= func.now(),
-                WebhookEndpoint.deleted_at.is_(None),
-                WebhookEndpoint.disabled_at.is_(None),
                 EventDelivery.endpoint_id.not_in(full),
             )
             .order_by(EventDelivery.next_attempt_at)
@@ -214,6 +218,10 @@ class EventSender:
                     .where(MerchantEvent.id == delivery.event_id)
                 )
             ).one()
+            ended = _not_taken(endpoint, event.type)
+            if ended is not None:
+                await _end(session, delivery.id, token, ended)
+                return _ENDED
             data = event.data if event.data is not None else await _render(session, event)
         secrets = [endpoint.secret]
         if endpoint.previous_secret and previous_valid:
@@ -241,8 +249,13 @@ class EventSender:
         except DatabaseUnavailable:
             # Already logged by `Database`: the lease runs out and the delivery is sent again.
             log.warning("merchant_event.unrecorded", delivery_id=str(claimed.delivery_id))
-        except Exception:  # a bug: logged; the lease runs out and the delivery is sent again
+        except Exception as exc:
+            # A bug: logged, and counted as a failed attempt, so that the delivery follows
+            # the schedule (and dies) instead of being claimed again forever.
             log.exception("merchant_event.deliver_failed", delivery_id=str(claimed.delivery_id))
+            with contextlib.suppress(Exception):
+                failed = Answer(None, f"internal error: {type(exc).__name__}", 0)
+                await self._record(claimed, at, failed)
 
     async def _record(self, claimed: _Claimed, at: datetime, answer: Answer) -> None:
         """Write the attempt and the delivery's new state, if this sender still holds the
@@ -309,6 +322,33 @@ class EventSender:
 
 
 _GONE = "it answered 410 Gone"
+
+
+class _Ended:
+    """A claimed delivery that died at once: its endpoint no longer takes it."""
+
+
+_ENDED = _Ended()
+
+
+def _not_taken(endpoint: WebhookEndpoint, event_type: str) -> str | None:
+    """Why the endpoint no longer takes this event; None if it does."""
+    if endpoint.deleted_at is not None:
+        return "the endpoint was deleted"
+    if endpoint.disabled_at is not None:
+        return f"the endpoint was disabled: {endpoint.disabled_reason}"
+    if not wants(endpoint.events, event_type):
+        return f"the endpoint no longer takes {event_type}"
+    return None
+
+
+async def _end(session: AsyncSession, delivery_id: uuid.UUID, claim: uuid.UUID, why: str) -> None:
+    await session.execute(
+        update(EventDelivery)
+        .where(EventDelivery.id == delivery_id, EventDelivery.claim == claim)
+        .values(status=DeliveryStatus.DEAD, claim=None, next_attempt_at=None, last_error=why)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _failure(status_code: int | None) -> str | None:

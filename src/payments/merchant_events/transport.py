@@ -23,7 +23,10 @@ from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from urllib.parse import urlsplit
 
 import httpx
+import structlog
 from httpx_secure import SSRFProtectionError, httpx_ssrf_protection
+
+log = structlog.get_logger(__name__)
 
 _NAT64 = IPv6Network("64:ff9b::/96")
 # Cloud metadata services outside link-local (AWS's IPv6 one is a unique local address).
@@ -125,14 +128,15 @@ class Transport:
                 status_code = response.status_code
                 await response.aclose()
         except _Refused as exc:
-            error = f"SSRF protection: {exc}"
-        except SSRFProtectionError as exc:
-            error = f"SSRF protection: {exc}"
+            error = f"not sent: {exc}"
+        except (SSRFProtectionError, httpx.ConnectError) as exc:
+            # One answer for both: an admin reading it must not learn which internal
+            # addresses and ports answer (the address check connects before it refuses).
+            log.info("merchant_event.unreachable", error=str(exc) or type(exc).__name__)
+            error = _UNREACHABLE
         except (TimeoutError, httpx.TimeoutException):
             error = f"timed out after {self._timeout:g} s"
-        except httpx.ConnectError as exc:
-            error = f"connection failed: {exc or type(exc).__name__}"
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # UnicodeError too
             error = f"{type(exc).__name__}: {exc}"
         duration_ms = round((time.monotonic() - started) * 1000)
         return Answer(status_code, error[:500] if error else None, duration_ms)
@@ -152,6 +156,9 @@ class Transport:
         await self._https.aclose()
         if self._http is not None:
             await self._http.aclose()
+
+
+_UNREACHABLE = "could not connect: refused, unreachable, or not an allowed address"
 
 
 class _Refused(Exception):

@@ -8,9 +8,13 @@ resolves to is checked again when each connection is made (payments.merchant_eve
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
+import idna
+
 from payments.errors import InvalidEndpointUrl
+from payments.merchant_events.transport import allowed
 
 MAX_LENGTH = 2048
 _LOCAL_NAMES = ("localhost", ".localhost", ".local", ".internal")
@@ -53,20 +57,39 @@ def check_url(url: str, *, allow_private: bool) -> str:
     return url
 
 
+def _private_name(host: str) -> bool:
+    """Whether a host name is a local one; names no resolver or TLS library takes, and
+    numbers that are IPv4 addresses in disguise (`127.1`, `0x7f.1`, `2130706433`), are
+    refused."""
+    name = host.lower().rstrip(".")
+    labels = name.split(".")
+    if any(not label for label in labels):
+        raise InvalidEndpointUrl(f"{host} is not a valid host name (an empty label)")
+    if all(_NUMBER.fullmatch(label) for label in labels):
+        raise InvalidEndpointUrl(f"write the address {host} as four decimal numbers: a.b.c.d")
+    for label in labels:
+        if label.startswith("xn--"):
+            try:
+                idna.decode(label)
+            except idna.IDNAError:
+                raise InvalidEndpointUrl(f"{host} is not a valid internationalized name") from None
+    return name in _LOCAL_NAMES or name.endswith(_LOCAL_NAMES) or "." not in name
+
+
+_NUMBER = re.compile(r"0x[0-9a-f]*|[0-9]+")
+
+
 def _private(host: str) -> bool:
     """Whether the host is not a public address: refused unless private ones are allowed.
-    Link-local, multicast, unspecified and reserved addresses are refused here outright."""
+    Addresses events are never sent to (link-local, metadata, shared, reserved, multicast,
+    unspecified, and IPv6 forms carrying them) are refused here outright."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        name = host.lower().rstrip(".")
-        return name in _LOCAL_NAMES or name.endswith(_LOCAL_NAMES) or "." not in name
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if address.is_link_local or address.is_multicast or address.is_unspecified:
-        raise InvalidEndpointUrl(f"{host} is not an address events can be sent to")
-    if address.is_loopback:
+        return _private_name(host)
+    # The rule the sender applies at every connection (payments.merchant_events.transport).
+    if allowed(address, allow_private=False):
+        return False
+    if allowed(address, allow_private=True):
         return True
-    if address.is_reserved:
-        raise InvalidEndpointUrl(f"{host} is a reserved address")
-    return not address.is_global
+    raise InvalidEndpointUrl(f"{host} is not an address events can be sent to")

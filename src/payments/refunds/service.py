@@ -308,6 +308,7 @@ async def cancel_owed(
         session, refund.id, RefundStatus.CANCELED, failure_reason=why
     )
     if moved is not None:
+        _refund_event(session, moved, RefundStatus.CANCELED)
         await _add_refunded(
             session,
             order.id,
@@ -377,15 +378,18 @@ async def _add_refunded(session: AsyncSession, order_id: uuid.UUID, delta: int) 
 
 
 def _refund_event(session: AsyncSession, refund: Refund, status: RefundStatus) -> None:
-    """Tell the shop a refund gave the money back, or failed to."""
+    """Tell the shop a refund gave the money back, or failed to (or was canceled)."""
     event = _REFUND_EVENT.get(status)
     if event is not None:
         record.refund_changed(session, refund.id, refund.order_id, event)
 
 
+# A canceled refund gave nothing back either: the shop hears `refund.failed`, and the
+# refund's `status` and `failure_reason` say which and why.
 _REFUND_EVENT = {
     RefundStatus.SUCCEEDED: EventType.REFUND_SUCCEEDED,
     RefundStatus.FAILED: EventType.REFUND_FAILED,
+    RefundStatus.CANCELED: EventType.REFUND_FAILED,
 }
 
 
@@ -421,9 +425,11 @@ async def _make_room(
             await repository.update_refund(session, refund.id, amount=refund.amount - cut)
         elif refund.submitted_at is None:
             cut = refund.amount
-            await repository.move_refund(
+            canceled = await repository.move_refund(
                 session, refund.id, RefundStatus.CANCELED, failure_reason=REFUNDED_ELSEWHERE
             )
+            if canceled is not None:
+                _refund_event(session, canceled, RefundStatus.CANCELED)
             log.warning(
                 "refund.canceled",
                 order_id=str(order.id),
