@@ -41,7 +41,7 @@ Url = Annotated[
     VISIBLE_TEXT,
 ]
 Events = Annotated[
-    list[str],
+    list[Annotated[str, PLAIN_TEXT]],
     Field(min_length=1, max_length=len(EventType)),
     AfterValidator(_event_types),
     WithJsonSchema(
