@@ -39,7 +39,8 @@ def live_service(database_url: str, stripe_url: str, fake_stripe: FakeStripe) ->
 
 
 def seed(url: str) -> dict[str, str]:
-    """A seller, a product and one checkout, whose ids the fuzzer uses as real ones."""
+    """A seller, a product, one checkout and a webhook endpoint, whose ids the fuzzer uses
+    as real ones."""
     with httpx.Client(base_url=url, headers=ADMIN) as client:
         seller = client.post(
             "/admin/sellers",
@@ -58,7 +59,12 @@ def seed(url: str) -> dict[str, str]:
         checkout = client.post(
             "/checkout/sessions", json={"items": [{"product_id": product["id"], "quantity": 1}]}
         ).json()
+        endpoint = client.post(
+            "/admin/webhook-endpoints",
+            json={"url": "https://shop.example.com/hooks", "events": ["*"]},
+        ).json()
     return {
+        "FUZZ_ENDPOINT_ID": endpoint["id"],
         "FUZZ_SELLER_ID": seller["id"],
         "FUZZ_PRODUCT_ID": product["id"],
         "FUZZ_ORDER_ID": checkout["order_id"],
