@@ -15,6 +15,8 @@ service on to an address it would not have been allowed to name.
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from urllib.parse import urlsplit
 
+import certifi
 import httpx
 import structlog
 from httpx_secure import SSRFProtectionError, httpx_ssrf_protection
@@ -84,6 +87,13 @@ def _embedded(address: IPv4Address | IPv6Address) -> IPv4Address | IPv6Address:
     return address
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The certificate store, loaded once per process: loading it is most of what making a
+    client costs, and every start of the service makes two."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class Transport:
     """One client per scheme, each checking the addresses it connects to; `post` never
     raises for what the endpoint or the network did, it answers what happened."""
@@ -103,6 +113,7 @@ class Transport:
             limits=httpx.Limits(max_connections=connections),
             headers={"User-Agent": USER_AGENT, "Content-Type": "application/json"},
             trust_env=False,  # no proxy from the environment: connections go where checked
+            verify=_tls(),
         )
 
         def check(_host: str, address: IPv4Address | IPv6Address, _port: int) -> bool:
