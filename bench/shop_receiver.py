@@ -7,6 +7,7 @@ bench's own process, so that what E measures is the service writing and sending 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import uuid
@@ -55,7 +56,11 @@ def running() -> Iterator[ShopReceiver]:
         async with server:
             await server.serve_forever()
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    def serve() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop stopped under serve_forever: done
+            loop.run_until_complete(main())
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     started.wait(10)
     try:

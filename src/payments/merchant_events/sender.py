@@ -106,11 +106,17 @@ class EventSender:
         self._poll_seconds = poll_seconds
         self._lease = lease or timedelta(seconds=timeout_seconds + 60)
         self._wake = asyncio.Event()
+        # The endpoints that were at their cap when a claim last found nothing else due:
+        # with the same ones at their cap, nothing else is due until a commit wakes the
+        # sender or a poll comes round, so the claim (a walk over every due delivery of
+        # those endpoints) is not made again each time a slot frees.
+        self._nothing_else_due: frozenset[uuid.UUID] | None = None
         self._dispatching = asyncio.Lock()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._by_endpoint: Counter[uuid.UUID] = Counter()
 
     def wake(self) -> None:
+        self._nothing_else_due = None
         self._wake.set()
 
     async def run(self) -> None:
@@ -125,13 +131,16 @@ class EventSender:
                 log.warning("merchant_events.paused", retry_in_seconds=self._poll_seconds)
             except Exception:  # a bug: its traceback is logged, and the loop stays alive
                 log.exception("merchant_events.dispatch_failed")
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+            except TimeoutError:
+                self._nothing_else_due = None  # retries may have come due meanwhile
 
     async def drain(self) -> int:
         """Send every delivery due now and wait for the outcomes; how many were attempted.
         (What fails is due again later, on the schedule, so this ends.)"""
         attempted = 0
+        self._nothing_else_due = None
         while True:
             attempted += await self._dispatch()
             if not self._in_flight:
@@ -151,9 +160,12 @@ class EventSender:
         started = 0
         async with self._dispatching:
             while len(self._in_flight) < self._concurrency:
-                full = [e for e, n in self._by_endpoint.items() if n >= self._per_endpoint]
-                claimed = await self._claim(full)
+                full = frozenset(e for e, n in self._by_endpoint.items() if n >= self._per_endpoint)
+                if full and full == self._nothing_else_due:
+                    break
+                claimed = await self._claim(list(full))
                 if claimed is None:
+                    self._nothing_else_due = full
                     break
                 if isinstance(claimed, _Ended):
                     continue
